@@ -1,0 +1,56 @@
+# hlsforge — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PYTHON    := $(VENV)/bin/python
+# Caches live outside the repo so a fresh clone reuses them.
+HLSFORGE_CACHE ?= $(HOME)/.cache/hlsforge
+export HLSFORGE_CACHE
+APT_PACKAGES := ffmpeg
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## Install system packages (apt) this project needs; idempotent
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the virtualenv with the package in editable mode
+
+.PHONY: generate
+generate: venv ## Regenerate the CRD from the pydantic models
+	$(PYTHON) -m hlsforge_cli.main crd > deploy/crds/transcodejobs.hlsforge.io.yaml
+
+.PHONY: lint
+lint: venv ## ruff (lint + format check) and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: fmt
+fmt: venv ## Format the code
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: test
+test: deps venv lint ## Install everything needed, then lint and run the whole test suite
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: deps venv ## Print the benchmarks' figures
+	$(PYTHON) bench/transcode.py

@@ -1,0 +1,25 @@
+"""The ``hlsforge`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hlsforge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("crd", help="print the TranscodeJob CustomResourceDefinition (YAML)")
+    args = parser.parse_args(argv)
+    if args.command == "crd":
+        from hlsforge_api.crd import render_crd_yaml
+
+        sys.stdout.write(render_crd_yaml())
+        return 0
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
