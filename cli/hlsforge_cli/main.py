@@ -17,8 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(render_crd_yaml())
         return 0
-    parser.error(f"unknown command {args.command}")
-    return 2
+    parser.error(f"unknown command {args.command}")  # exits with status 2
 
 
 if __name__ == "__main__":

@@ -16,18 +16,20 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "hlsforge.io"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "TranscodeJob"
+API_VERSION: Final = "hlsforge.io/v1alpha1"
+KIND: Final = "TranscodeJob"
 PLURAL = "transcodejobs"
 SINGULAR = "transcodejob"
 SHORT_NAMES = ("tj",)
+MAX_NAME_LENGTH = 52
+"""A TranscodeJob's name prefixes its Job's and pods' names and is a label value (<= 63)."""
 
 # A storage location is either an S3 URI or a relative path on the shared volume.
 # Bucket names follow the S3 naming rules; keys and paths may not climb out with "..".
@@ -116,7 +118,7 @@ Preset = Literal[
 class Rendition(ApiModel):
     """One variant of the ladder. The width follows the source's aspect ratio when omitted."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", examples=["720p"])
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", max_length=32, examples=["720p"])
     """Short name used for the variant's folder and playlist, e.g. ``720p``."""
     height: int = Field(ge=144, le=4320, multiple_of=2)
     """Frame height in pixels (even)."""
@@ -251,7 +253,6 @@ class EncodingSettings(ApiModel):
         return self
 
 
-
 _SPEC_RULES = (
     *_ENCODING_RULES,
     {"rule": "self.source != self.output", "message": "output must differ from source"},
@@ -295,8 +296,6 @@ class TranscodeJobSpec(EncodingSettings):
         if self.source.rstrip("/") == self.output.rstrip("/"):
             raise ValueError("output must differ from source")
         return self
-
-
 
 
 class ConditionStatus(StrEnum):
@@ -359,7 +358,11 @@ class TranscodeJobStatus(ApiModel):
     """Human-readable summary of the current state or of the last failure."""
     reason: str | None = None
     """Machine-readable reason of the last failure (CamelCase, e.g. ``InvalidInput``)."""
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
     observed_generation: int | None = Field(default=None, ge=0)
 
 
@@ -388,3 +391,10 @@ class TranscodeJob(ApiModel):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: TranscodeJobSpec
     status: TranscodeJobStatus | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _name_fits_children(cls, value: ObjectMeta) -> ObjectMeta:
+        if value.name is not None and len(value.name) > MAX_NAME_LENGTH:
+            raise ValueError(f"metadata.name must be at most {MAX_NAME_LENGTH} characters")
+        return value
