@@ -1,0 +1,61 @@
+"""Failures of the transcoder, each tied to the exit code the operator acts on.
+
+Every error carries a machine-readable ``reason`` (CamelCase, finer than the exit code, e.g.
+``NoVideoStream``) and a human sentence. The exit code alone decides retry or not.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from hlsforge_api.exitcodes import ExitCode
+
+
+class TranscodeError(Exception):
+    """Base of every failure the engine reports; ``exit_code`` says retry or not."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.ENCODE_FAILED
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def to_event(self) -> dict[str, object]:
+        return {
+            "event": "error",
+            "exit_code": int(self.exit_code),
+            "category": self.exit_code.reason,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+class UsageError(TranscodeError):
+    exit_code = ExitCode.USAGE
+
+
+class InvalidInput(TranscodeError):  # noqa: N818 - named after the ExitCode
+    """The source is not something we accept; retrying cannot help."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class StorageError(TranscodeError):
+    exit_code = ExitCode.STORAGE
+
+
+class EncodeFailed(TranscodeError):  # noqa: N818 - named after the ExitCode
+    exit_code = ExitCode.ENCODE_FAILED
+
+
+class VerifyFailed(TranscodeError):  # noqa: N818 - named after the ExitCode
+    exit_code = ExitCode.VERIFY_FAILED
+
+
+class Stalled(TranscodeError):  # noqa: N818 - named after the ExitCode
+    exit_code = ExitCode.STALLED
+
+
+class Killed(TranscodeError):  # noqa: N818 - named after the ExitCode
+    exit_code = ExitCode.KILLED

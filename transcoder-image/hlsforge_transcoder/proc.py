@@ -1,0 +1,54 @@
+"""Run a short-lived tool (ffprobe) with a deadline that kills its whole process group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class ToolTimeoutError(Exception):
+    pass
+
+
+def kill_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """SIGKILL the child's process group (it was started in its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_bounded(argv: list[str], timeout_s: float) -> Completed:
+    """Run ``argv``, stdin closed, pipes drained; ``ToolTimeoutError`` after ``timeout_s``.
+
+    ``communicate`` drains stdout and stderr together, so a chatty child never blocks on a
+    full pipe. On timeout the process group is killed, not just the child.
+    """
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        proc.communicate()
+        raise ToolTimeoutError(f"{argv[0]} did not finish within {timeout_s:g} s") from None
+    except BaseException:
+        kill_group(proc)
+        proc.wait()
+        raise
+    return Completed(proc.returncode, out, err)

@@ -1,0 +1,371 @@
+"""The imperative shell: sniff, probe, plan, run ffmpeg, describe, verify, commit.
+
+Every attempt writes into its own ``<dest>.tmp-<random>`` sibling directory and commits with one
+``rename`` of that directory. ``rename`` onto an existing non-empty directory fails, so the first
+attempt to commit wins and nothing ever modifies or deletes a committed output: a retried or
+duplicated run that finds a verified output at the destination reports success without encoding
+(or, if it lost the race, after encoding) and removes only its own temporary directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from hlsforge_api.v1alpha1 import EncodingSettings, SegmentFormat
+from hlsforge_transcoder import __version__
+from hlsforge_transcoder.errors import (
+    EncodeFailed,
+    InvalidInput,
+    Killed,
+    Stalled,
+    StorageError,
+    VerifyFailed,
+)
+from hlsforge_transcoder.ffmpeg_args import MASTER, PLAYLIST, SPRITE, SPRITE_VTT, build_args
+from hlsforge_transcoder.hls import parse_media_playlist, render_master
+from hlsforge_transcoder.ladder import Plan, copy_refusal, plan_ladder
+from hlsforge_transcoder.limits import DEFAULT_LIMITS, Limits
+from hlsforge_transcoder.manifest import (
+    MANIFEST,
+    RenditionFacts,
+    StreamFacts,
+    build_manifest,
+    hash_tree,
+    playlist_version,
+    variant,
+)
+from hlsforge_transcoder.probe import (
+    ProbeResult,
+    input_url,
+    run_keyframes,
+    run_probe,
+    validate,
+)
+from hlsforge_transcoder.proc import ToolTimeoutError, kill_group, run_bounded
+from hlsforge_transcoder.progress import ProgressParser
+from hlsforge_transcoder.sniff import SNIFF_BYTES, sniff
+from hlsforge_transcoder.thumbnails import sprite_vtt
+from hlsforge_transcoder.verify import verify_dir
+
+Emit = Callable[[dict[str, Any]], None]
+_STORAGE_HINTS = (
+    "No space left",
+    "Input/output error",
+    "Read-only file system",
+    "Permission denied",
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    dest: Path
+    manifest: dict[str, Any]
+    committed: bool
+    """False when a verified output was already there (an earlier or concurrent attempt)."""
+
+
+def _ignore(_event: dict[str, Any]) -> None:
+    return None
+
+
+def _existing_output(dest: Path) -> dict[str, Any] | None:
+    """The manifest of a verified output at ``dest``; None if absent or an empty directory."""
+    if not dest.exists():
+        return None
+    if dest.is_dir() and not any(dest.iterdir()):
+        return None
+    try:
+        return verify_dir(dest)
+    except VerifyFailed as exc:
+        raise StorageError(
+            "DestinationOccupied",
+            f"{dest} exists and is not a verified output ({exc.reason}); it is never overwritten",
+        ) from None
+
+
+def _read_head(src: Path) -> bytes:
+    try:
+        with src.open("rb") as handle:
+            return handle.read(SNIFF_BYTES)
+    except FileNotFoundError:
+        raise StorageError("SourceMissing", f"{src} does not exist") from None
+    except IsADirectoryError:
+        raise StorageError("SourceMissing", f"{src} is a directory") from None
+    except OSError as exc:
+        raise StorageError("SourceUnreadable", f"cannot read {src}: {exc}") from None
+
+
+def inspect(src: Path, settings: EncodingSettings, limits: Limits) -> tuple[ProbeResult, Plan]:
+    """Sniff, probe, validate and plan; raises ``InvalidInput`` for anything we refuse."""
+    sniffed = sniff(_read_head(src))
+    probe = validate(run_probe(src, limits), limits, sniffed.container)
+    plan = plan_ladder(probe, settings, limits)
+    refusal = copy_refusal(probe, settings, plan.top, plan.fps)
+    if refusal == "keyframes unknown":
+        keys = run_keyframes(src, limits, probe.demuxer)
+        probe = replace(probe, keyframes=keys)
+        plan = plan_ladder(probe, settings, limits)
+    return probe, plan
+
+
+class _Watch:
+    """Shared state between the reader loop and the watchdog thread."""
+
+    def __init__(self) -> None:
+        self.last_advance = time.monotonic()
+        self.out_time = 0.0
+        self.killed_for: str | None = None
+        self.done = threading.Event()
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for directory, _dirs, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += (Path(directory) / name).stat().st_size
+    return total
+
+
+def _watchdog(
+    proc: subprocess.Popen[str], watch: _Watch, limits: Limits, out_dir: Path, max_bytes: int
+) -> None:
+    ticks = 0
+    while not watch.done.wait(1.0):
+        ticks += 1
+        if time.monotonic() - watch.last_advance > limits.stall_timeout_s:
+            watch.killed_for = "stall"
+        elif ticks % 5 == 0 and _tree_bytes(out_dir) > max_bytes:
+            watch.killed_for = "size"
+        if watch.killed_for:
+            kill_group(proc)
+            return
+
+
+def run_ffmpeg(
+    args: list[str], *, duration: float, emit: Emit, limits: Limits, out_dir: Path, max_bytes: int
+) -> float:
+    """Run ffmpeg, stream its progress to ``emit``, return the last ``out_time`` in seconds.
+
+    Both pipes are drained (stdout here, stderr by a thread keeping the last lines); a watchdog
+    kills the process group on a stall or when the output grows beyond ``max_bytes``.
+    """
+    try:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise EncodeFailed("FfmpegMissing", f"cannot run ffmpeg: {exc}") from None
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr_tail: deque[str] = deque(maxlen=30)
+    drain = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr or ()), daemon=True)
+    watch = _Watch()
+    dog = threading.Thread(
+        target=_watchdog, args=(proc, watch, limits, out_dir, max_bytes), daemon=True
+    )
+    drain.start()
+    dog.start()
+    parser = ProgressParser(duration)
+    try:
+        for line in proc.stdout:
+            event = parser.feed(line)
+            if event is None:
+                continue
+            if event.out_time > watch.out_time:
+                watch.out_time = event.out_time
+                watch.last_advance = time.monotonic()
+            emit(event.to_json())
+        returncode = proc.wait()
+    except BaseException:
+        kill_group(proc)
+        proc.wait()
+        raise
+    finally:
+        watch.done.set()
+        dog.join()
+        drain.join(timeout=5)
+    stderr = "".join(stderr_tail).strip()
+    last = stderr.splitlines()[-1] if stderr else "no error output"
+    if watch.killed_for == "stall":
+        raise Stalled("Stalled", f"no progress for {limits.stall_timeout_s:g} s; ffmpeg killed")
+    if watch.killed_for == "size":
+        raise EncodeFailed("OutputTooLarge", f"output exceeded {max_bytes} bytes; ffmpeg killed")
+    if returncode < 0:
+        raise Killed("Signal", f"ffmpeg was killed by signal {-returncode}")
+    if returncode != 0:
+        if any(hint in stderr for hint in _STORAGE_HINTS):
+            raise StorageError("WriteFailed", f"ffmpeg could not write its output: {last}")
+        raise EncodeFailed("FfmpegFailed", f"ffmpeg exited with {returncode}: {last}")
+    return watch.out_time
+
+
+def _stream_facts(path: Path, fmt: SegmentFormat, limits: Limits) -> StreamFacts:
+    demuxer = "mpegts" if fmt is SegmentFormat.TS else "mov"
+    argv = ["ffprobe", "-v", "error", "-protocol_whitelist", "file"]
+    argv += ["-format_whitelist", "mpegts,mov", "-f", demuxer, "-show_streams", "-of", "json"]
+    argv += ["-i", input_url(path)]
+    try:
+        done = run_bounded(argv, limits.probe_timeout_s)
+        streams = json.loads(done.stdout).get("streams") or [] if done.returncode == 0 else []
+    except (ToolTimeoutError, OSError, ValueError):
+        streams = []
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None:
+        raise VerifyFailed("SegmentUnreadable", f"{path.name} has no readable video stream")
+    level = video.get("level")
+    return StreamFacts(
+        video_profile=video.get("profile"),
+        video_level=level if isinstance(level, int) and level > 0 else None,
+        audio_profile=None if audio is None else audio.get("profile"),
+        has_audio=audio is not None,
+    )
+
+
+def describe(out_dir: Path, plan: Plan, limits: Limits) -> list[RenditionFacts]:
+    """Measure what ffmpeg wrote: playlists, segment sizes, stream profiles."""
+    facts: list[RenditionFacts] = []
+    for rendition in plan.renditions:
+        rel = f"{rendition.name}/{PLAYLIST}"
+        try:
+            playlist = parse_media_playlist((out_dir / rel).read_text(encoding="utf-8"))
+            folder = out_dir / rendition.name
+            sizes = tuple((folder / s.uri).stat().st_size for s in playlist.segments)
+        except (OSError, ValueError) as exc:
+            raise VerifyFailed("OutputIncomplete", f"{rel}: {exc}") from None
+        first = folder / (playlist.init_uri or playlist.segments[0].uri)
+        streams = _stream_facts(first, plan.segment_format, limits)
+        facts.append(RenditionFacts(rendition, rel, playlist, sizes, streams))
+    return facts
+
+
+def _fsync_tree(root: Path) -> None:
+    for directory, _dirs, names in os.walk(root):
+        for name in [*names, "."]:
+            fd = os.open(Path(directory) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def commit(tmp: Path, dest: Path) -> bool:
+    """Move ``tmp`` to ``dest`` atomically. False if a verified output was there first."""
+    try:
+        tmp.rename(dest)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and _existing_output(dest) is not None:
+            return False
+        raise StorageError("CommitFailed", f"cannot move the output to {dest}: {exc}") from None
+    with contextlib.suppress(OSError):
+        fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return True
+
+
+def _expected_bytes(plan: Plan, limits: Limits) -> int:
+    kbps = sum(r.max_kbps for r in plan.renditions if not r.copy)
+    kbps += sum(4 * r.max_kbps for r in plan.renditions if r.copy)
+    kbps += (plan.audio.bitrate_kbps if plan.audio else 0) * len(plan.renditions)
+    return int(kbps * 125 * plan.duration * limits.output_bytes_factor) + (64 << 20)
+
+
+def _encode_into(
+    tmp: Path, src: Path, probe: ProbeResult, plan: Plan, limits: Limits, emit: Emit
+) -> dict[str, Any]:
+    args = build_args(
+        plan, src_url=input_url(src), demuxer=probe.demuxer, out_dir=str(tmp), limits=limits
+    )
+    out_time = run_ffmpeg(
+        args,
+        duration=plan.duration,
+        emit=emit,
+        limits=limits,
+        out_dir=tmp,
+        max_bytes=_expected_bytes(plan, limits),
+    )
+    if out_time < plan.duration - max(plan.segment_duration, 1.0):
+        raise InvalidInput(
+            "SourceTruncated",
+            f"the source ends at {out_time:.1f} s but claims {plan.duration:.1f} s",
+        )
+    if plan.sprite is not None:
+        (tmp / SPRITE_VTT).write_text(sprite_vtt(plan.sprite, plan.duration, SPRITE), "utf-8")
+    facts = describe(tmp, plan, limits)
+    master = render_master([variant(plan, f) for f in facts], version=playlist_version(plan))
+    (tmp / MASTER).write_text(master, encoding="utf-8")
+    manifest = build_manifest(plan, probe, facts, hash_tree(tmp), engine_version=__version__)
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def transcode(
+    src: Path,
+    dest: Path,
+    settings: EncodingSettings,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    emit: Emit = _ignore,
+) -> Result:
+    """Transcode ``src`` into a verified HLS output at ``dest``. Idempotent; raises
+    ``TranscodeError`` subclasses (each with its exit code) on failure.
+    """
+    src, dest = src.absolute(), dest.absolute()
+    existing = _existing_output(dest)
+    if existing is not None:
+        return Result(dest, existing, committed=False)
+    probe, plan = inspect(src, settings, limits)
+    emit({"event": "probed", "source": probe.summary()})
+    emit(
+        {
+            "event": "planned",
+            "renditions": [
+                {"name": r.name, "resolution": r.resolution, "kbps": r.video_kbps, "copy": r.copy}
+                for r in plan.renditions
+            ],
+            "fps": round(float(plan.fps), 3),
+            "notes": list(plan.notes),
+        }
+    )
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{dest.name}.tmp-", dir=dest.parent))
+    except OSError as exc:
+        raise StorageError("TempDirFailed", f"cannot create a work directory: {exc}") from None
+    try:
+        try:
+            _encode_into(tmp, src, probe, plan, limits, emit)
+            manifest = verify_dir(tmp, source_duration=plan.duration)
+            tmp.chmod(0o755)
+            _fsync_tree(tmp)
+        except OSError as exc:
+            raise StorageError("WriteFailed", f"cannot write the output: {exc}") from None
+        committed = commit(tmp, dest)
+        if not committed:
+            manifest = verify_dir(dest)
+        return Result(dest, manifest, committed)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
