@@ -1,0 +1,52 @@
+"""Run the operator: ``python -m hlsforge_operator`` (the image's operator entrypoint).
+
+Peering: replicas share the ``hlsforge`` KopfPeering object; each takes a distinct random
+priority unless ``HLSFORGE_PEERING_PRIORITY`` is set, so exactly one is active and the
+others stand by until its record expires (``HLSFORGE_PEERING_LIFETIME`` seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+from collections.abc import Sequence
+
+import kopf
+
+from hlsforge_operator import handlers
+
+PEERING_NAME = "hlsforge"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hlsforge-operator", description=__doc__)
+    parser.add_argument(
+        "--liveness",
+        default=os.environ.get("HLSFORGE_LIVENESS", ""),
+        help="liveness endpoint, e.g. http://0.0.0.0:8081/healthz",
+    )
+    parser.add_argument("--standalone", action="store_true", help="run without peering")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    settings = handlers.SETTINGS
+    priority = settings.peering_priority or random.randint(1, 2**30)  # noqa: S311
+    kopf.run(
+        clusterwide=settings.namespace is None,
+        namespaces=[settings.namespace] if settings.namespace else (),
+        standalone=args.standalone,
+        priority=priority,
+        peering_name=PEERING_NAME,
+        liveness_endpoint=args.liveness or None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""kopf handlers: wiring only. Decisions live in ``reconcile``, ``queue`` and ``jobspec``.
+
+- Three watch indexes keep the operator's view of TranscodeJobs, their Jobs and their pods
+  in memory (server-side label selectors: only what we created is watched).
+- One timer per unfinished TranscodeJob reconciles it every ``reconcile_interval`` seconds
+  from that view; it writes status only when something changed (<= 1 write/s per job).
+- One daemon per running TranscodeJob follows the transcoder's log for progress, so the
+  transcoder pod needs no Kubernetes credentials.
+- A delete handler (kopf's finalizer) removes the Job, partial attempts and, per the
+  retention setting, the output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from hlsforge_api.v1alpha1 import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    Phase,
+    SourcePolicy,
+    TranscodeJobSpec,
+    TranscodeJobStatus,
+)
+from hlsforge_operator import jobspec, k8s, metrics, names
+from hlsforge_operator.queue import QueueEntry, admits
+from hlsforge_operator.reconcile import (
+    Action,
+    Observation,
+    Outcome,
+    after_source_deleted,
+    after_verify,
+    reconcile,
+)
+from hlsforge_operator.settings import OperatorSettings, OutputRetention
+from hlsforge_operator.state import PodState, Progress, job_state, pod_state, progress_from_line
+from hlsforge_operator.storage import MediaStore, StorageError, VolumeStore
+
+SETTINGS = OperatorSettings()
+Key = tuple[str, str]
+SELECTOR = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
+# kopf may keep its own keys in status; only ours are read back.
+_STATUS_FIELDS = frozenset(f.alias or n for n, f in TranscodeJobStatus.model_fields.items())
+
+
+@dataclass
+class Runtime:
+    """Process-wide state shared by all handlers (kopf's memo holds it)."""
+
+    settings: OperatorSettings
+    store: MediaStore
+    admission: asyncio.Lock = field(default_factory=asyncio.Lock)
+    reserved: set[Key] = field(default_factory=set)
+    """Jobs created but not yet seen by the Job watch: they hold a run slot."""
+    progress: dict[Key, Progress] = field(default_factory=dict)
+    phases: dict[Key, Phase] = field(default_factory=dict)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = names.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.peering.lifetime = SETTINGS.peering_lifetime
+    settings.peering.stealth = True
+    # Watches can hang silently; make them reconnect.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.watching.label_selectors["batch", "jobs"] = SELECTOR
+    settings.watching.label_selectors["", "v1", "pods"] = SELECTOR
+    settings.posting.level = logging.WARNING
+    k8s.load_config()
+    runtime = Runtime(settings=SETTINGS, store=VolumeStore(SETTINGS.media_root))
+    memo.runtime = runtime
+    metrics.serve(runtime.phases, SETTINGS.metrics_address, SETTINGS.metrics_port)
+
+
+def _runtime(memo: kopf.Memo) -> Runtime:
+    runtime: Runtime = memo.runtime
+    return runtime
+
+
+def _key_of(namespace: str | None, labels: kopf.Labels) -> Key:
+    return (namespace or "", labels.get(names.LABEL_JOB, ""))
+
+
+@kopf.index("batch", "v1", "jobs", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+def jobs(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
+    return {_key_of(namespace, labels): job_state(dict(body))}
+
+
+@kopf.index("", "v1", "pods", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+def pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
+    return {_key_of(namespace, labels): pod_state(dict(body))}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def transcodejobs(
+    namespace: str | None,
+    name: str | None,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    memo: kopf.Memo,
+    **_: Any,
+) -> Any:
+    key = (namespace or "", name or "")
+    phase = Phase(status.get("phase") or Phase.PENDING)
+    _runtime(memo).phases[key] = phase
+    created = datetime.fromisoformat(meta["creationTimestamp"])
+    entry = QueueEntry(key[0], key[1], int(spec.get("priority") or 0), created)
+    return {"queue": (entry, phase)}
+
+
+def _settled(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+    phase = status.get("phase")
+    if phase == Phase.FAILED:
+        return True
+    if phase == Phase.SUCCEEDED:
+        return spec.get("sourcePolicy") == SourcePolicy.RETAIN or bool(status.get("sourceDeleted"))
+    return False
+
+
+def _unsettled(**kwargs: Any) -> bool:
+    return not _settled(**kwargs)
+
+
+def _slot_free(runtime: Runtime, key: Key, jobs: kopf.Index[Key, Any], queue: Any) -> bool:
+    running = sum(1 for k in jobs if any(not j.finished for j in jobs[k]))
+    running += sum(1 for k in runtime.reserved if k not in jobs)
+    waiting = [
+        entry
+        for entry, phase in queue
+        if phase in (Phase.PENDING, Phase.QUEUED)
+        and entry.key not in jobs
+        and entry.key not in runtime.reserved
+    ]
+    return admits(key, waiting, running, runtime.settings.max_running)
+
+
+def _newest_pod(pods: tuple[PodState, ...]) -> PodState | None:
+    return max(pods, key=lambda p: p.created or datetime.min.replace(tzinfo=UTC), default=None)
+
+
+# kopf passes indexes as extra keyword arguments its handler protocols do not declare.
+@kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.reconcile_interval, when=_unsettled)  # type: ignore[arg-type]
+async def reconcile_job(
+    name: str,
+    namespace: str | None,
+    uid: str,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    memo: kopf.Memo,
+    jobs: kopf.Index[Key, Any],
+    pods: kopf.Index[Key, Any],
+    transcodejobs: kopf.Index[str, Any],
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    runtime = _runtime(memo)
+    namespace = namespace or ""
+    key = (namespace, name)
+    now = datetime.now(UTC)
+    current = TranscodeJobStatus.model_validate(
+        {k: v for k, v in status.items() if k in _STATUS_FIELDS}
+    )
+    try:
+        parsed = TranscodeJobSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        await _reject(body, namespace, name, current, now, meta.get("generation"), exc)
+        return
+
+    job_list = list(jobs.get(key, ()))
+    if job_list:
+        runtime.reserved.discard(key)
+    job = job_list[0] if job_list else None
+    obs_kwargs: dict[str, Any] = {
+        "spec": parsed,
+        "status": current,
+        "generation": meta.get("generation"),
+        "now": now,
+        "job": job,
+        "pods": tuple(pods.get(key, ())),
+        "progress": runtime.progress.get(key),
+    }
+    if job is None and key in runtime.reserved:
+        return  # created a moment ago; wait for the watch to show it
+    if job is None and current.phase in (Phase.PENDING, Phase.QUEUED):
+        async with runtime.admission:
+            free = _slot_free(runtime, key, jobs, transcodejobs.get("queue", ()))
+            outcome = reconcile(Observation(**obs_kwargs, slot_free=free))
+            if outcome.action is Action.CREATE_JOB:
+                await _create_job(runtime, key, uid, parsed)
+    else:
+        outcome = reconcile(Observation(**obs_kwargs))
+        outcome = await _act(runtime, key, uid, parsed, outcome, now, meta.get("generation"))
+
+    await _write(body, namespace, name, current, outcome, logger)
+
+
+async def _create_job(runtime: Runtime, key: Key, uid: str, spec: TranscodeJobSpec) -> None:
+    manifest = jobspec.build_job(key[1], key[0], uid, spec, runtime.settings)
+    runtime.reserved.add(key)
+    try:
+        await asyncio.to_thread(k8s.create_job, manifest)
+    except Exception:
+        runtime.reserved.discard(key)
+        metrics.RECONCILE_ERRORS.labels("create_job").inc()
+        raise
+
+
+async def _act(
+    runtime: Runtime,
+    key: Key,
+    uid: str,
+    spec: TranscodeJobSpec,
+    outcome: Outcome,
+    now: datetime,
+    generation: int | None,
+) -> Outcome:
+    if outcome.action is Action.CREATE_JOB:
+        await _create_job(runtime, key, uid, spec)
+    elif outcome.action is Action.VERIFY_OUTPUT:
+        try:
+            outputs = await asyncio.to_thread(runtime.store.verify, spec.output)
+        except StorageError as exc:
+            return after_verify(outcome, now, generation, None, str(exc))
+        outcome = after_verify(outcome, now, generation, outputs, None)
+        _observe_success(outcome)
+    elif outcome.action is Action.DELETE_SOURCE:
+        try:
+            existed = await asyncio.to_thread(runtime.store.delete_source, spec.source)
+        except StorageError as exc:
+            metrics.RECONCILE_ERRORS.labels("delete_source").inc()
+            raise kopf.TemporaryError(str(exc), delay=10) from exc
+        outcome = after_source_deleted(outcome, now, generation, existed)
+    return outcome
+
+
+def _observe_success(outcome: Outcome) -> None:
+    status = outcome.status
+    if status.start_time is None or status.completion_time is None:
+        return
+    wall = (status.completion_time - status.start_time).total_seconds()
+    metrics.TRANSCODE_SECONDS.observe(wall)
+    media = status.outputs.duration_seconds if status.outputs else None
+    if media and wall > 0:
+        metrics.REALTIME_FACTOR.observe(media / wall)
+
+
+async def _write(
+    body: kopf.Body,
+    namespace: str,
+    name: str,
+    before: TranscodeJobStatus,
+    outcome: Outcome,
+    logger: kopf.Logger,
+) -> None:
+    if outcome.status != before:
+        await asyncio.to_thread(k8s.patch_status, namespace, name, _status_patch(outcome))
+        if outcome.status.phase is Phase.FAILED and before.phase is not Phase.FAILED:
+            metrics.FAILURES.labels(outcome.status.reason or "Unknown").inc()
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        logger.info("%s: %s", event.reason, event.message)
+
+
+def _status_patch(outcome: Outcome) -> dict[str, Any]:
+    """A merge patch: fields that were cleared must be sent as null to be removed."""
+    patch: dict[str, Any] = outcome.status.model_dump(mode="json", by_alias=True)
+    return patch
+
+
+async def _reject(
+    body: kopf.Body,
+    namespace: str,
+    name: str,
+    current: TranscodeJobStatus,
+    now: datetime,
+    generation: int | None,
+    error: ValidationError,
+) -> None:
+    message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+    status = current.model_copy(
+        update={
+            "phase": Phase.FAILED,
+            "reason": "InvalidSpec",
+            "message": message,
+            "completion_time": now,
+            "observed_generation": generation,
+        }
+    )
+    outcome = Outcome(status=status)
+    await asyncio.to_thread(k8s.patch_status, namespace, name, _status_patch(outcome))
+    kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
+
+
+def _running(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") == Phase.RUNNING
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, when=_running, cancellation_timeout=5)  # type: ignore[arg-type]
+async def follow_progress(
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo,
+    pods: kopf.Index[Key, Any],
+    stopped: kopf.DaemonStopped,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Mirror the transcoder's progress lines into memory; the timer writes them out."""
+    runtime = _runtime(memo)
+    key = (namespace or "", name)
+    followed: set[str] = set()
+    while not stopped:
+        pod = _newest_pod(tuple(pods.get(key, ())))
+        if pod is None or not pod.running or pod.name in followed:
+            await stopped.wait(1.0)
+            continue
+        followed.add(pod.name)
+        runtime.progress.pop(key, None)
+        try:
+            await asyncio.to_thread(_follow, runtime, key, pod.name)
+        except Exception as exc:  # the log stream broke: follow again
+            logger.warning("progress stream of %s ended: %s", pod.name, exc)
+            followed.discard(pod.name)
+            await stopped.wait(1.0)
+
+
+def _follow(runtime: Runtime, key: Key, pod: str) -> None:
+    with k8s.follow_log(key[0], pod, names.CONTAINER) as lines:
+        for line in lines:
+            progress = progress_from_line(line)
+            if progress is not None:
+                runtime.progress[key] = progress
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, timeout=600)
+async def cleanup(
+    name: str,
+    namespace: str | None,
+    spec: kopf.Spec,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Stop the transcode (Job and pods), then remove partial and, per setting, finished output."""
+    runtime = _runtime(memo)
+    namespace = namespace or ""
+    job = names.job_name(name)
+    await asyncio.to_thread(k8s.delete_job, namespace, job)
+    if await asyncio.to_thread(k8s.job_exists, namespace, job):
+        raise kopf.TemporaryError("waiting for the transcode pods to end", delay=2)
+    output = spec.get("output")
+    if output:
+        try:
+            if runtime.settings.output_retention is OutputRetention.DELETE:
+                await asyncio.to_thread(runtime.store.delete_output, output)
+            else:
+                await asyncio.to_thread(runtime.store.clean_partial, output)
+        except StorageError as exc:
+            logger.warning("could not clean up %s: %s", output, exc)
+    runtime.progress.pop((namespace, name), None)
+    runtime.phases.pop((namespace, name), None)
+    runtime.reserved.discard((namespace, name))

@@ -1,0 +1,177 @@
+"""Build the batch/v1 Job that runs one TranscodeJob: a pure function of the spec and settings.
+
+The pod runs untrusted media through ffmpeg, so it is the sandbox (SECURITY.md): non-root,
+read-only root filesystem with a bounded emptyDir for scratch, every capability dropped,
+seccomp RuntimeDefault, no service-account token, no service links.
+
+Retries follow the transcoder's exit codes: invalid input fails the Job at once, a pod that
+was disrupted (evicted, drained, preempted) does not count against ``backoffLimit``, and
+``podReplacementPolicy: Failed`` keeps two attempts from running at once.
+"""
+
+from __future__ import annotations
+
+import json
+from posixpath import join as posix_join
+from typing import Any
+
+from hlsforge_api.exitcodes import NON_RETRYABLE
+from hlsforge_api.v1alpha1 import EncodingSettings, ResourceList, TranscodeJobSpec
+from hlsforge_operator import names
+from hlsforge_operator.settings import OperatorSettings
+
+RUN_AS = 10001
+SCRATCH = "/tmp"  # noqa: S108 - an emptyDir mounted there, private to the pod
+
+_ENCODING_FIELDS = tuple(EncodingSettings.model_fields)
+
+
+def encoding_settings_json(spec: TranscodeJobSpec) -> str:
+    """The part of the spec the transcoder needs, as compact camelCase JSON."""
+    settings = EncodingSettings.model_validate(spec.model_dump(include=set(_ENCODING_FIELDS)))
+    return json.dumps(settings.to_wire(), separators=(",", ":"), sort_keys=True)
+
+
+def _resource_list(given: ResourceList | None, defaults: dict[str, str]) -> dict[str, str]:
+    merged = dict(defaults)
+    if given is not None:
+        merged.update(given.model_dump(by_alias=True, exclude_none=True))
+    return merged
+
+
+def resources(spec: TranscodeJobSpec, settings: OperatorSettings) -> dict[str, dict[str, str]]:
+    requested = spec.resources
+    return {
+        "requests": _resource_list(
+            requested.requests if requested else None,
+            {"cpu": settings.default_cpu_request, "memory": settings.default_memory_request},
+        ),
+        "limits": _resource_list(
+            requested.limits if requested else None,
+            {
+                "cpu": settings.default_cpu_limit,
+                "memory": settings.default_memory_limit,
+                "ephemeral-storage": settings.default_ephemeral_storage_limit,
+            },
+        ),
+    }
+
+
+def volume_path(settings: OperatorSettings, location: str) -> str:
+    """Where a spec location (relative to the media volume) is inside the pod."""
+    return posix_join(settings.media_mount_path, location)
+
+
+def pod_failure_policy() -> dict[str, Any]:
+    return {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": names.CONTAINER,
+                    "operator": "In",
+                    "values": sorted(int(code) for code in NON_RETRYABLE),
+                },
+            },
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        ]
+    }
+
+
+def _container(spec: TranscodeJobSpec, settings: OperatorSettings) -> dict[str, Any]:
+    return {
+        "name": names.CONTAINER,
+        "image": settings.transcoder_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "args": [
+            "--settings-json",
+            encoding_settings_json(spec),
+            volume_path(settings, spec.source),
+            volume_path(settings, spec.output),
+        ],
+        "env": [
+            {"name": "HOME", "value": SCRATCH},
+            {"name": "TMPDIR", "value": SCRATCH},
+            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        ],
+        "resources": resources(spec, settings),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [
+            {"name": "media", "mountPath": settings.media_mount_path},
+            {"name": "scratch", "mountPath": SCRATCH},
+        ],
+    }
+
+
+def build_job(
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: TranscodeJobSpec,
+    settings: OperatorSettings,
+) -> dict[str, Any]:
+    """The Job for TranscodeJob ``namespace/name``; owned by it so deleting it deletes the Job."""
+    labels = names.labels(name)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": names.job_name(name),
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": "hlsforge.io/v1alpha1",
+                    "kind": "TranscodeJob",
+                    "name": name,
+                    "uid": uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "backoffLimit": spec.max_retries,
+            "activeDeadlineSeconds": spec.active_deadline_seconds,
+            "ttlSecondsAfterFinished": settings.job_ttl_seconds,
+            "completions": 1,
+            "parallelism": 1,
+            "podReplacementPolicy": "Failed",
+            "podFailurePolicy": pod_failure_policy(),
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": settings.transcoder_service_account,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": RUN_AS,
+                        "runAsGroup": RUN_AS,
+                        "fsGroup": RUN_AS,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [_container(spec, settings)],
+                    "volumes": [
+                        {
+                            "name": "media",
+                            "persistentVolumeClaim": {"claimName": settings.media_pvc},
+                        },
+                        {
+                            "name": "scratch",
+                            "emptyDir": {"sizeLimit": settings.scratch_size_limit},
+                        },
+                    ],
+                },
+            },
+        },
+    }

@@ -1,0 +1,102 @@
+"""The one module of the operator that talks to the Kubernetes API (besides kopf's watches).
+
+The ``kubernetes`` client is synchronous; every call here is meant to run in a worker thread
+(``asyncio.to_thread``) so the operator's event loop never blocks on the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from hlsforge_api.v1alpha1 import GROUP, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+
+def load_config() -> None:
+    """In a pod: the ServiceAccount; elsewhere: the kubeconfig (``$KUBECONFIG``)."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def create_job(manifest: dict[str, Any]) -> bool:
+    """Create the Job; False when it already exists (a re-run handler: not an error)."""
+    meta = manifest["metadata"]
+    try:
+        client.BatchV1Api().create_namespaced_job(meta["namespace"], cast(Any, manifest))
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
+
+
+def delete_job(namespace: str, name: str) -> bool:
+    """Delete the Job and (foreground) its pods; False when it is already gone."""
+    try:
+        client.BatchV1Api().delete_namespaced_job(
+            name, namespace, propagation_policy="Foreground", grace_period_seconds=10
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def job_exists(namespace: str, name: str) -> bool:
+    try:
+        client.BatchV1Api().read_namespaced_job(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Merge-patch the TranscodeJob's status subresource."""
+    client.CustomObjectsApi().patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+    )
+
+
+@contextlib.contextmanager
+def follow_log(namespace: str, pod: str, container: str) -> Iterator[Iterator[str]]:
+    """Stream a container's log lines until the container ends (or the stream breaks).
+
+    The response is closed on exit, which also unblocks a reader in another thread.
+    """
+    # With _preload_content=False the client returns the raw urllib3 response.
+    response: Any = client.CoreV1Api().read_namespaced_pod_log(
+        pod,
+        namespace,
+        container=container,
+        follow=True,
+        _preload_content=False,
+        _request_timeout=(10, 600),
+    )
+
+    def lines() -> Iterator[str]:
+        pending = b""
+        for chunk in response.stream(4096):
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line.decode("utf-8", "replace")
+        if pending:
+            yield pending.decode("utf-8", "replace")
+
+    try:
+        yield lines()
+    finally:
+        response.close()
+        response.release_conn()

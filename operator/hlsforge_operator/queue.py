@@ -1,0 +1,37 @@
+"""Which queued TranscodeJobs may start: a cluster-wide cap, by priority then age. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    namespace: str
+    name: str
+    priority: int
+    created: datetime
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+def ordered(entries: Iterable[QueueEntry]) -> list[QueueEntry]:
+    """Highest priority first; among equals the oldest first (names break exact ties)."""
+    return sorted(entries, key=lambda e: (-e.priority, e.created, e.namespace, e.name))
+
+
+def admits(key: tuple[str, str], waiting: Iterable[QueueEntry], running: int, cap: int) -> bool:
+    """True when the job ``key`` (one of ``waiting``) may start now.
+
+    A job starts only if every job ahead of it could start too, so a low-priority job never
+    takes the slot that a higher-priority one is about to claim.
+    """
+    free = cap - running
+    if free <= 0:
+        return False
+    keys = [e.key for e in ordered(waiting)]
+    return key in keys and keys.index(key) < free

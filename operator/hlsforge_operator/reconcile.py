@@ -1,0 +1,224 @@
+"""The status reducer: from what is observed to the status a TranscodeJob should have.
+
+Pure. The handler gathers an ``Observation`` (the CR's status, its Job and pods from the
+watch indexes, the last progress line, whether a run slot is free), calls ``reconcile``,
+performs the one ``Action`` it returns (create the Job, verify the output, delete the
+source), feeds the result back through ``after_verify``/``after_source_deleted``, and
+writes the status if it changed. Events are returned, never posted, so they can be tested.
+
+Ordering that keeps media safe: Succeeded is written only after the output verified, and
+the source is deleted only once Succeeded is persisted (a later reconciliation), so a crash
+at any point leaves either the source or a verified output, never neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from hlsforge_api import conditions as cond
+from hlsforge_api.v1alpha1 import (
+    ConditionStatus,
+    Outputs,
+    Phase,
+    SourcePolicy,
+    TranscodeJobSpec,
+    TranscodeJobStatus,
+)
+from hlsforge_operator.state import JobState, PodState, Progress, failure_reason
+
+
+class Action(StrEnum):
+    NONE = "None"
+    CREATE_JOB = "CreateJob"
+    VERIFY_OUTPUT = "VerifyOutput"
+    DELETE_SOURCE = "DeleteSource"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # "Normal" or "Warning"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    spec: TranscodeJobSpec
+    status: TranscodeJobStatus
+    generation: int | None
+    now: datetime
+    job: JobState | None = None
+    pods: tuple[PodState, ...] = ()
+    progress: Progress | None = None
+    slot_free: bool = False
+    """The queue admits this job now (capacity and its rank allow it)."""
+
+
+@dataclass
+class Outcome:
+    status: TranscodeJobStatus
+    action: Action = Action.NONE
+    events: list[Event] = field(default_factory=list)
+
+
+def _set(
+    status: TranscodeJobStatus,
+    now: datetime,
+    generation: int | None,
+    type_: str,
+    value: ConditionStatus,
+    reason: str,
+    message: str,
+) -> None:
+    status.conditions = cond.set_condition(
+        status.conditions, type_, value, reason, message, now, generation
+    )
+
+
+def _attempts(job: JobState, pods: tuple[PodState, ...]) -> int:
+    counted = job.failed + job.succeeded + (1 if job.active else 0)
+    return max(len(pods), counted)
+
+
+def _last_failed_pod(pods: tuple[PodState, ...]) -> PodState | None:
+    failed = [p for p in pods if p.exit_code not in (None, 0) or p.phase == "Failed"]
+    return max(failed, key=lambda p: p.created or datetime.min, default=None)
+
+
+def reconcile(obs: Observation) -> Outcome:
+    status = obs.status.model_copy(deep=True)
+    status.observed_generation = obs.generation
+    out = Outcome(status=status)
+    phase = status.phase
+
+    if phase is Phase.SUCCEEDED:
+        if obs.spec.source_policy is SourcePolicy.DELETE_ON_SUCCESS and not status.source_deleted:
+            out.action = Action.DELETE_SOURCE
+        return out
+    if phase is Phase.FAILED:
+        return out
+
+    if obs.job is None:
+        if phase is Phase.RUNNING:
+            # The Job vanished under a running transcode (deleted by hand): run it again.
+            # A finished output is never overwritten (the transcoder commits once).
+            out.action = Action.CREATE_JOB
+            out.events.append(Event("Warning", "JobRecreated", "the Job disappeared; recreated"))
+        elif obs.slot_free:
+            out.action = Action.CREATE_JOB
+            status.phase = Phase.RUNNING
+            status.start_time = status.start_time or obs.now
+            status.message = "transcoding"
+            _set(
+                status,
+                obs.now,
+                obs.generation,
+                cond.SCHEDULED,
+                ConditionStatus.TRUE,
+                "JobCreated",
+                "a Job runs the transcode",
+            )
+            out.events.append(Event("Normal", "TranscodeStarted", "created the transcode Job"))
+        elif phase is not Phase.QUEUED:
+            status.phase = Phase.QUEUED
+            status.message = "waiting for a free transcode slot"
+            _set(
+                status,
+                obs.now,
+                obs.generation,
+                cond.SCHEDULED,
+                ConditionStatus.FALSE,
+                "Queued",
+                "waiting for a free transcode slot",
+            )
+            out.events.append(Event("Normal", "Queued", "waiting for a free transcode slot"))
+        return out
+
+    job = obs.job
+    status.phase = Phase.RUNNING
+    status.attempts = _attempts(job, obs.pods)
+    if obs.progress is not None and not job.finished:
+        status.progress = round(obs.progress.percent, 1)
+        status.fps = obs.progress.fps
+        status.speed = obs.progress.speed
+        status.eta = round(obs.progress.eta) if obs.progress.eta is not None else None
+
+    if job.complete:
+        out.action = Action.VERIFY_OUTPUT
+    elif job.failed_final:
+        _fail(out, obs, job)
+    return out
+
+
+def _fail(out: Outcome, obs: Observation, job: JobState) -> None:
+    status = out.status
+    pod = _last_failed_pod(obs.pods)
+    reason = failure_reason(pod) if pod is not None else (job.failure_reason or "JobFailed")
+    if job.failure_reason == "DeadlineExceeded":
+        reason = "DeadlineExceeded"
+    details = [m for m in (pod.message if pod else None, job.failure_message) if m]
+    message = "; ".join(details) or "the transcode Job failed"
+    status.phase = Phase.FAILED
+    status.reason = reason
+    status.message = message
+    status.completion_time = obs.now
+    status.eta = None
+    _set(status, obs.now, obs.generation, cond.FAILED, ConditionStatus.TRUE, reason, message)
+    _set(status, obs.now, obs.generation, cond.SUCCEEDED, ConditionStatus.FALSE, reason, message)
+    out.events.append(Event("Warning", "TranscodeFailed", f"{reason}: {message}"))
+
+
+def after_verify(
+    outcome: Outcome,
+    now: datetime,
+    generation: int | None,
+    outputs: Outputs | None,
+    error: str | None,
+) -> Outcome:
+    """Fold the result of verifying a completed Job's output into the status."""
+    status = outcome.status
+    if outputs is None:
+        message = f"the Job completed but its output did not verify: {error}"
+        status.phase = Phase.FAILED
+        status.reason = "VerifyFailed"
+        status.message = message
+        status.completion_time = now
+        _set(status, now, generation, cond.FAILED, ConditionStatus.TRUE, "VerifyFailed", message)
+        _set(
+            status, now, generation, cond.SUCCEEDED, ConditionStatus.FALSE, "VerifyFailed", message
+        )
+        outcome.events.append(Event("Warning", "VerifyFailed", message))
+        return outcome
+    status.phase = Phase.SUCCEEDED
+    status.progress = 100
+    status.eta = 0
+    status.outputs = outputs
+    status.reason = None
+    status.message = f"{len(outputs.renditions)} renditions verified"
+    status.completion_time = now
+    _set(
+        status,
+        now,
+        generation,
+        cond.SUCCEEDED,
+        ConditionStatus.TRUE,
+        "OutputVerified",
+        status.message,
+    )
+    outcome.events.append(Event("Normal", "TranscodeSucceeded", status.message))
+    return outcome
+
+
+def after_source_deleted(
+    outcome: Outcome, now: datetime, generation: int | None, existed: bool
+) -> Outcome:
+    status = outcome.status
+    status.source_deleted = True
+    message = "source deleted after the output verified" if existed else "source already absent"
+    _set(
+        status, now, generation, cond.SOURCE_DELETED, ConditionStatus.TRUE, "SourceDeleted", message
+    )
+    outcome.events.append(Event("Normal", "SourceDeleted", message))
+    return outcome

@@ -1,0 +1,52 @@
+"""Operator settings, read from ``HLSFORGE_*`` environment variables (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OutputRetention(StrEnum):
+    RETAIN = "Retain"
+    """Deleting a TranscodeJob keeps its HLS output."""
+    DELETE = "Delete"
+    """Deleting a TranscodeJob deletes its HLS output too."""
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HLSFORGE_", use_attribute_docstrings=True)
+
+    namespace: str | None = None
+    """Watch one namespace; None watches all (cluster-wide RBAC needed)."""
+    transcoder_image: str = "hlsforge/transcoder:dev"
+    image_pull_policy: str = Field(default="IfNotPresent", pattern="^(Always|IfNotPresent|Never)$")
+    transcoder_service_account: str = "default"
+    """The pods' ServiceAccount; its token is never mounted."""
+    media_pvc: str = "hlsforge-media"
+    """The ReadWriteMany claim that holds uploads and outputs, mounted in transcoder pods."""
+    media_mount_path: str = "/data"
+    media_root: Path = Path("/data")
+    """Where the operator itself sees the same volume (to verify outputs, delete sources)."""
+    max_running: int = Field(default=4, ge=1, le=10_000)
+    """Cluster-wide cap on transcodes running at once; the rest wait in phase Queued."""
+    scratch_size_limit: str = "20Gi"
+    default_cpu_request: str = "1"
+    default_memory_request: str = "1Gi"
+    default_cpu_limit: str = "2"
+    default_memory_limit: str = "4Gi"
+    default_ephemeral_storage_limit: str = "20Gi"
+    job_ttl_seconds: int = Field(default=3600, ge=60)
+    """Finished Jobs are garbage-collected after this; status is mirrored long before."""
+    output_retention: OutputRetention = OutputRetention.RETAIN
+    reconcile_interval: float = Field(default=1.0, gt=0)
+    """Seconds between reconciliations of one job: also the status write rate limit."""
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    """0 disables the /metrics server."""
+    metrics_address: str = "0.0.0.0"  # noqa: S104 - scraped from inside the cluster
+    peering_priority: int | None = None
+    """Peering priority; None picks a random one so two replicas never tie (a tie freezes both)."""
+    peering_lifetime: int = Field(default=30, ge=10)
+    """Seconds after which a silent active replica is presumed dead and a standby takes over."""

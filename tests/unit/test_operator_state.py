@@ -1,0 +1,111 @@
+"""Reading Jobs, pods and progress lines into the reducer's terms."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hlsforge_operator.state import (
+    PodState,
+    failure_reason,
+    job_state,
+    pod_state,
+    progress_from_line,
+)
+
+
+def test_only_terminal_job_conditions_count() -> None:
+    body: dict[str, Any] = {
+        "metadata": {"name": "a-transcode"},
+        "status": {
+            "active": 1,
+            "conditions": [{"type": "SuccessCriteriaMet", "status": "True"}],
+        },
+    }
+    assert not job_state(body).finished
+    body["status"]["conditions"].append({"type": "Complete", "status": "True"})
+    state = job_state(body)
+    assert state.complete and state.finished
+
+
+def test_failed_job_keeps_reason_and_message() -> None:
+    body = {
+        "metadata": {"name": "a-transcode"},
+        "status": {
+            "failed": 2,
+            "startTime": "2026-11-25T09:00:00Z",
+            "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded"},
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                },
+            ],
+        },
+    }
+    state = job_state(body)
+    assert state.failed_final and state.failed == 2
+    assert state.failure_reason == "BackoffLimitExceeded"
+    assert state.start_time is not None and state.start_time.year == 2026
+
+
+def test_pod_termination_message_and_disruption() -> None:
+    body = {
+        "metadata": {"name": "p", "creationTimestamp": "2026-11-25T09:00:00Z"},
+        "status": {
+            "phase": "Failed",
+            "conditions": [{"type": "DisruptionTarget", "status": "True"}],
+            "containerStatuses": [
+                {
+                    "name": "transcoder",
+                    "state": {
+                        "terminated": {
+                            "exitCode": 3,
+                            "reason": "Error",
+                            "message": json.dumps(
+                                {
+                                    "event": "error",
+                                    "reason": "InvalidInput",
+                                    "message": "a playlist, not a video",
+                                }
+                            ),
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    pod = pod_state(body)
+    assert (pod.exit_code, pod.disrupted, pod.running) == (3, True, False)
+    assert pod.message == "a playlist, not a video"
+    assert failure_reason(pod) == "InvalidInput"
+
+
+def test_failure_reasons() -> None:
+    assert (
+        failure_reason(PodState("p", None, "Failed", exit_code=137, terminated_reason="OOMKilled"))
+        == "OOMKilled"
+    )
+    assert failure_reason(PodState("p", None, "Failed", exit_code=7)) == "Stalled"
+    assert failure_reason(PodState("p", None, "Failed", exit_code=143)) == "Terminated"
+    assert failure_reason(PodState("p", None, "Failed", exit_code=137)) == "Killed"
+    assert (
+        failure_reason(PodState("p", None, "Failed", exit_code=99, terminated_reason="Error"))
+        == "Error"
+    )
+    assert failure_reason(PodState("p", None, "Failed", disrupted=True)) == "Disrupted"
+    assert failure_reason(PodState("p", None, "Failed")) == "PodFailed"
+
+
+def test_progress_lines() -> None:
+    line = json.dumps({"event": "progress", "percent": 12.5, "fps": 30, "speed": 1.5, "eta": 9})
+    progress = progress_from_line(line)
+    assert progress is not None
+    assert (progress.percent, progress.fps, progress.speed, progress.eta) == (12.5, 30, 1.5, 9)
+    assert progress_from_line('{"event": "done"}') is None
+    assert progress_from_line("ffmpeg noise") is None
+    assert progress_from_line('{"event": "progress"}') is None
+    over = progress_from_line('{"event": "progress", "percent": 100.7, "speed": -1}')
+    assert over is not None and over.percent == 100 and over.speed is None
