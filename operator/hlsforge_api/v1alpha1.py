@@ -8,7 +8,8 @@ Field names follow Kubernetes conventions (camelCase on the wire, snake_case in 
 Constraints that the API server must also enforce are expressed twice on purpose: as a
 pydantic constraint (checked in Python before anything is sent) and, where JSON Schema cannot
 say it, as a CEL rule under ``x-kubernetes-validations`` (checked by the API server for
-``kubectl apply``). ``tests/unit/test_api_models.py`` keeps the two in agreement.
+``kubectl apply``). ``tests/integration/test_crd_apiserver.py`` proves on a real API
+server that both refuse the same specs.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ MAX_NAME_LENGTH = 52
 _S3_URI = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+"
 _VOLUME_PATH = r"[A-Za-z0-9_][A-Za-z0-9._/-]*"
 LOCATION_PATTERN = rf"^({_S3_URI}|{_VOLUME_PATH})$"
-_DOT_DOT_SEGMENT = r"(^|/)\.\.(/|$)"
+_DOT_DOT_SEGMENT = r"(^|/)[.][.](/|$)"
 _NO_DOT_DOT_RULE = {
     "rule": f"!self.matches('{_DOT_DOT_SEGMENT}')",
     "message": "must not contain '..' path segments",
