@@ -98,8 +98,9 @@ class ProbeResult:
 
 
 def _fraction(value: object) -> Fraction:
+    """``30000/1001`` (rates) or ``4:3`` (aspect ratios); 0 when absent or invalid."""
     try:
-        num, _, den = str(value).partition("/")
+        num, _, den = str(value).replace(":", "/").partition("/")
         frac = Fraction(int(num), int(den or 1))
     except (ValueError, ZeroDivisionError):
         return Fraction(0)
