@@ -1,0 +1,1 @@
+"""The hlsforge uploader: streaming uploads, job status, live events, HLS delivery, dashboard."""
