@@ -10,6 +10,9 @@ export HLSFORGE_CACHE
 APT_PACKAGES := ffmpeg
 PYTEST_ARGS ?=
 
+# Fragments: mk/cluster.mk (the local Kubernetes cluster), mk/uploader.mk (web assets).
+include $(wildcard mk/*.mk)
+
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -48,8 +51,12 @@ fmt: venv ## Format the code
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: test
-test: deps venv lint ## Install everything needed, then lint and run the whole test suite
+test: deps venv lint cluster-deps ## Install everything needed, then lint and run the whole test suite
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: venv ## Only the pure-logic tests (no ffmpeg, no cluster)
+	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: deps venv ## Print the benchmarks' figures
