@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""A single-node Kubernetes cluster on this machine, bound to 127.0.0.1 (see docs/cluster.md).
+
+    python3 hack/cluster.py build          # pinned binaries into the cache (go build)
+    python3 hack/cluster.py up             # idempotent; waits for node Ready + default SA
+    python3 hack/cluster.py down           # stops exactly what `up` started, removes state
+    python3 hack/cluster.py status         # exit 0 when up and healthy
+    python3 hack/cluster.py kubeconfig     # prints the admin kubeconfig path
+    python3 hack/cluster.py path kubectl   # prints the path of a cached binary
+    python3 hack/cluster.py image-build TAG CONTEXT [-f Dockerfile]   # docker build + load
+    python3 hack/cluster.py image-load TAG            # docker image -> containerd k8s.io
+    python3 hack/cluster.py image-import ARCHIVE      # docker-save/OCI tar -> containerd
+
+Standard library only; needs root. Caches: $HLSFORGE_CACHE (~/.cache/hlsforge);
+state and logs: $HLSFORGE_STATE (/var/lib/hlsforge-cluster), logs in <state>/logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hlscluster import build, images
+from hlscluster.lifecycle import Cluster
+from hlscluster.procs import ClusterError
+from hlscluster.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def locked(s: Settings) -> Iterator[None]:
+    """One `up`/`down` at a time (a test session and a developer may race)."""
+    lock = s.state.parent / f".{s.state.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("build", help="build the pinned binaries (and helm with --helm)").add_argument(
+        "--helm", action="store_true"
+    )
+    sub.add_parser("up")
+    sub.add_parser("down")
+    sub.add_parser("status")
+    sub.add_parser("kubeconfig")
+    sub.add_parser("path").add_argument("binary")
+    ib = sub.add_parser("image-build")
+    ib.add_argument("tag")
+    ib.add_argument("context", type=Path)
+    ib.add_argument("-f", "--file", type=Path, default=None)
+    sub.add_parser("image-load").add_argument("tag")
+    sub.add_parser("image-import").add_argument("archive", type=Path)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    s = Settings.from_env(REPO)
+    c = Cluster(s)
+    if args.cmd == "kubeconfig":
+        print(s.admin_kubeconfig)
+        return 0
+    if args.cmd == "path":
+        print(s.binary(args.binary))
+        return 0
+    if args.cmd == "status":
+        print(c.status_text())
+        return 0 if c.healthy() else 1
+    if args.cmd == "build":
+        build.ensure_binaries(s)
+        if args.helm:
+            build.ensure_helm(s)
+        return 0
+    if args.cmd == "image-build":
+        images.build_and_load(s, args.tag, args.context, args.file)
+        return 0
+    if args.cmd == "image-load":
+        images.load_from_docker(s, args.tag)
+        return 0
+    if args.cmd == "image-import":
+        images.import_archive(s, args.archive)
+        return 0
+    with locked(s):
+        if args.cmd == "down":
+            c.down()
+            return 0
+        if c.healthy():
+            print(f"[cluster] already up; KUBECONFIG={s.admin_kubeconfig}", file=sys.stderr)
+            return 0
+        try:
+            c.up()
+        except (ClusterError, RuntimeError) as exc:
+            print(f"[cluster] FAILED: {c.failure_report(exc)}", file=sys.stderr)
+            c.write_status("failed")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

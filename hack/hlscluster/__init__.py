@@ -1,0 +1,1 @@
+"""Local single-node Kubernetes cluster for hlsforge tests (see hack/cluster.py)."""

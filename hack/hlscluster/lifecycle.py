@@ -1,0 +1,399 @@
+"""`up` and `down`: process I/O around the pure pieces in render.py."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import images, pki, render
+from .build import ensure_binaries
+from .procs import (
+    ClusterError,
+    Proc,
+    client_context,
+    http_ok,
+    insecure_context,
+    log_tail,
+    pids_with_arg,
+    running,
+    spawn,
+    stop,
+    wait_for,
+)
+from .settings import BRIDGE_NAME, NODE_IP, NODE_NAME, POD_CIDR, Settings
+
+REQUIRED_TOOLS = (
+    "/usr/bin/containerd",
+    "/usr/sbin/runc",
+    "/usr/bin/ctr",
+    "/usr/bin/socat",
+    "/usr/lib/cni/bridge",
+    "/usr/lib/cni/host-local",
+    "/usr/lib/cni/loopback",
+    "/usr/sbin/iptables",
+    "/usr/sbin/conntrack",
+    "/usr/bin/openssl",
+    "/usr/sbin/debootstrap",
+)
+
+# Start order; `down` stops in reverse (with the pod clean-up in between).
+CONTROL_PLANE = ("etcd", "kube-apiserver", "apiserver-forward", "kube-controller-manager",
+                 "kube-scheduler")  # fmt: skip
+NODE = ("containerd", "kubelet", "kube-proxy")
+OPTIONAL = ("dockerd",)
+ALL = CONTROL_PLANE + NODE + OPTIONAL
+
+
+def say(msg: str) -> None:
+    print(f"[cluster] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Cluster:
+    s: Settings
+
+    # --- helpers --------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "GO"))}
+        env["PATH"] = render.path_env(self.s, env.get("PATH", "/usr/bin:/bin"))
+        env["KUBECONFIG"] = str(self.s.admin_kubeconfig)
+        return env
+
+    def log(self, name: str) -> Path:
+        return self.s.logs / f"{name}.log"
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = [str(self.s.binary("kubectl")), f"--kubeconfig={self.s.admin_kubeconfig}", *args]
+        return subprocess.run(argv, capture_output=True, text=True, check=check, env=self.env())
+
+    def admin_ctx(self) -> ssl.SSLContext:
+        p = self.s.pki
+        return client_context(p / "ca.crt", p / "admin.crt", p / "admin.key")
+
+    def apiserver_ready(self) -> bool:
+        url = f"{render.server_url(self.s)}/readyz"
+        return http_ok(url, self.admin_ctx())
+
+    def start(
+        self, name: str, argv: list[str], healthy: Callable[[], bool], timeout: float
+    ) -> Proc:
+        proc = running(self.s.pids, name)
+        if proc is None:
+            say(f"starting {name}")
+            proc = spawn(name, argv, self.s.pids, self.s.logs, self.env())
+        wait_for(f"{name} to be healthy", healthy, timeout, self.log(name), proc)
+        return proc
+
+    # --- preparation ----------------------------------------------------------------------
+    def check_tools(self) -> None:
+        missing = [t for t in REQUIRED_TOOLS if not Path(t).exists()]
+        if missing:
+            raise ClusterError(f"missing {', '.join(missing)}: run `make cluster-deps`")
+        if os.geteuid() != 0:
+            raise ClusterError("the cluster needs root (containerd, kubelet, iptables)")
+
+    def prepare_state(self) -> None:
+        s = self.s
+        for d in (s.state, s.config, s.run, s.pids, s.logs, s.config / "cni", s.kubelet_root):
+            d.mkdir(parents=True, exist_ok=True)
+        if not any(running(s.pids, n) for n in ALL):
+            self.rotate_logs()
+        pki.ensure_pki(s.pki)
+        self.write_configs()
+
+    def rotate_logs(self) -> None:
+        old = self.s.logs / "previous"
+        shutil.rmtree(old, ignore_errors=True)
+        logs = list(self.s.logs.glob("*.log"))
+        if logs:
+            old.mkdir()
+            for log in logs:
+                log.rename(old / log.name)
+
+    def write_configs(self) -> None:
+        s, p = self.s, self.s.pki
+        ca = (p / "ca.crt").read_bytes()
+        for user in render.KUBECONFIG_USERS:
+            text = render.kubeconfig(
+                render.server_url(s),
+                ca,
+                (p / f"{user}.crt").read_bytes(),
+                (p / f"{user}.key").read_bytes(),
+                user,
+            )
+            _write_private(s.kubeconfig(user), text)
+        _write_private(s.admin_kubeconfig, s.kubeconfig("admin").read_text())
+        (s.config / "containerd.toml").write_text(render.containerd_config(s))
+        (s.config / "cni" / "10-hlsforge.conflist").write_text(render.cni_conflist(s))
+        (s.config / "kubelet.json").write_text(render.kubelet_config(s))
+        (s.config / "kube-proxy.json").write_text(render.kube_proxy_config(s))
+
+    def prepare_host(self) -> None:
+        """The pod bridge carries NODE_IP before the kubelet binds to it."""
+        if subprocess.run(["ip", "link", "show", BRIDGE_NAME], capture_output=True).returncode:
+            subprocess.run(["ip", "link", "add", BRIDGE_NAME, "type", "bridge"], check=True)
+        addrs = subprocess.run(
+            ["ip", "-4", "addr", "show", "dev", BRIDGE_NAME], capture_output=True, text=True
+        ).stdout
+        if f"{NODE_IP}/" not in addrs:
+            prefix = POD_CIDR.split("/")[1]
+            cmd = ["ip", "addr", "add", f"{NODE_IP}/{prefix}", "dev", BRIDGE_NAME]
+            subprocess.run(cmd, check=True)
+        subprocess.run(["ip", "link", "set", BRIDGE_NAME, "up"], check=True)
+        knob = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        if knob.exists():
+            knob.write_text("1\n")
+
+    # --- components ------------------------------------------------------------------------
+    def up_control_plane(self) -> None:
+        s = self.s
+        etcd_health = f"http://127.0.0.1:{s.ports.etcd_client}/health"
+        self.start("etcd", render.etcd_args(s), lambda: http_ok(etcd_health), 60)
+        self.start("kube-apiserver", render.apiserver_args(s), self.apiserver_ready, 120)
+        self.start("apiserver-forward", render.apiserver_forward_args(s), lambda: True, 5)
+        ins = insecure_context()
+        cm = f"https://127.0.0.1:{s.ports.controller_manager}/healthz"
+        self.start("kube-controller-manager", render.controller_manager_args(s),
+                   lambda: http_ok(cm, ins), 90)  # fmt: skip
+        sch = f"https://127.0.0.1:{s.ports.scheduler}/healthz"
+        self.start("kube-scheduler", render.scheduler_args(s), lambda: http_ok(sch, ins), 90)
+
+    def containerd_ready(self) -> bool:
+        argv = ["ctr", "--address", str(self.s.containerd_sock), "version"]
+        return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
+
+    def up_node(self) -> None:
+        s = self.s
+        self.start("containerd", render.containerd_args(s), self.containerd_ready, 60)
+        images.ensure_node_images(s)
+        kl = f"http://127.0.0.1:{s.ports.kubelet_healthz}/healthz"
+        self.start("kubelet", render.kubelet_args(s), lambda: http_ok(kl), 120)
+        kp = f"http://127.0.0.1:{s.ports.kube_proxy_healthz}/healthz"
+        self.start("kube-proxy", render.kube_proxy_args(s), lambda: http_ok(kp), 90)
+
+    def up_docker(self) -> None:
+        s = self.s
+        ping = ["/usr/bin/docker", "--host", f"unix://{s.docker_sock}", "version"]
+
+        def ok() -> bool:
+            return subprocess.run(ping, capture_output=True, timeout=10).returncode == 0
+
+        self.start("dockerd", render.dockerd_args(s), ok, 60)
+        images.ensure_docker_base(s)
+
+    def node_ready(self) -> bool:
+        got = self.kubectl(
+            "get", "node", NODE_NAME, "-o",
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status}', check=False,
+        )  # fmt: skip
+        return got.returncode == 0 and got.stdout.strip() == "True"
+
+    def default_sa(self) -> bool:
+        return self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0
+
+    def up(self) -> None:
+        began = time.monotonic()
+        self.check_tools()
+        built = ensure_binaries(self.s)
+        if built:
+            say("build seconds: " + ", ".join(f"{k}={v:.0f}" for k, v in built.items()))
+        self.prepare_state()
+        self.prepare_host()
+        self.up_control_plane()
+        wait_for("the default service account", self.default_sa, 90,
+                 self.log("kube-controller-manager"))  # fmt: skip
+        self.up_node()
+        wait_for(f"node {NODE_NAME} Ready", self.node_ready, 120, self.log("kubelet"))
+        try:
+            self.up_docker()
+        except (ClusterError, RuntimeError) as exc:
+            say(f"WARNING: dockerd unavailable, image builds will fail: {exc}")
+        self.write_status("up")
+        say(f"cluster up in {time.monotonic() - began:.1f}s; KUBECONFIG={self.s.admin_kubeconfig}")
+
+    def write_status(self, phase: str) -> None:
+        doc = {
+            "phase": phase,
+            "kubeconfig": str(self.s.admin_kubeconfig),
+            "server": render.server_url(self.s),
+            "node": NODE_NAME,
+            "logs": str(self.s.logs),
+            "kubectl": str(self.s.binary("kubectl")),
+            "pids": {n: p.pid for n in ALL if (p := running(self.s.pids, n)) is not None},
+        }
+        (self.s.state / "status.json").write_text(json.dumps(doc, indent=2) + "\n")
+
+    def healthy(self) -> bool:
+        """Everything (but optional dockerd) running, apiserver ready, node Ready."""
+        s = self.s
+        if not s.admin_kubeconfig.exists():
+            return False
+        if any(running(s.pids, n) is None for n in CONTROL_PLANE + NODE):
+            return False
+        return self.apiserver_ready() and self.node_ready()
+
+    # --- down ------------------------------------------------------------------------------
+    def stop_named(self, *names: str) -> None:
+        for name in names:
+            proc = running(self.s.pids, name)
+            if proc is not None:
+                say(f"stopping {name} (pid {proc.pid})")
+                stop(proc)
+            (self.s.pids / f"{name}.pid").unlink(missing_ok=True)
+
+    def drain_pods(self) -> None:
+        """Delete every pod while the kubelet still runs, so CRI tears sandboxes down."""
+        if running(self.s.pids, "kube-apiserver") is None:
+            return
+        if running(self.s.pids, "kubelet") is None:
+            return
+        self.kubectl("delete", "pods", "--all", "--all-namespaces", "--force",
+                     "--grace-period=0", "--wait=false", check=False)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.ctr_tasks("k8s.io"):
+            time.sleep(1)
+
+    def ctr(self, ns: str, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = ["ctr", "--address", str(self.s.containerd_sock), "--namespace", ns, *args]
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+
+    def ctr_tasks(self, ns: str) -> list[str]:
+        if running(self.s.pids, "containerd") is None:
+            return []
+        out = self.ctr(ns, "tasks", "list", "--quiet")
+        return out.stdout.split() if out.returncode == 0 else []
+
+    def netns_paths(self) -> list[str]:
+        paths: list[str] = []
+        for cid in self.ctr("k8s.io", "containers", "list", "--quiet").stdout.split():
+            info = self.ctr("k8s.io", "containers", "info", cid)
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                spaces = json.loads(info.stdout)["Spec"]["linux"]["namespaces"]
+                paths += [n["path"] for n in spaces if n.get("type") == "network" and "path" in n]
+        return paths
+
+    def kill_containers(self) -> list[str]:
+        """Whatever survived the drain: kill tasks and delete them and their containers."""
+        if running(self.s.pids, "containerd") is None:
+            return []
+        netns = self.netns_paths()
+        for ns in ("k8s.io", "moby"):
+            for task in self.ctr_tasks(ns):
+                self.ctr(ns, "tasks", "kill", "--signal", "SIGKILL", task)
+            time.sleep(1)
+            for task in self.ctr_tasks(ns):
+                self.ctr(ns, "tasks", "delete", "--force", task)
+            for cid in self.ctr(ns, "containers", "list", "--quiet").stdout.split():
+                self.ctr(ns, "containers", "delete", cid)
+        return netns
+
+    def down(self) -> None:
+        s = self.s
+        self.stop_named("dockerd", "kube-controller-manager", "kube-scheduler")
+        self.drain_pods()
+        self.stop_named("kubelet", "kube-proxy")
+        netns = self.kill_containers()
+        self.stop_named("containerd")
+        for shim in pids_with_arg(str(s.containerd_sock), "containerd-shim-runc-v2"):
+            stop(shim, timeout=5)
+        self.stop_named("apiserver-forward", "kube-apiserver", "etcd")
+        if s.binary("kube-proxy").exists():
+            subprocess.run([str(s.binary("kube-proxy")), "--cleanup"], capture_output=True,
+                           env=self.env(), check=False)  # fmt: skip
+        for path in netns:
+            subprocess.run(["umount", path], capture_output=True, check=False)
+            Path(path).unlink(missing_ok=True)
+        unmount_under(s.state)
+        subprocess.run(["ip", "link", "delete", BRIDGE_NAME], capture_output=True, check=False)
+        remove_kubepods_cgroups()
+        for tool in ("iptables", "ip6tables"):
+            remove_kube_chains(tool)
+        for child in s.state.iterdir() if s.state.exists() else []:
+            if child.name != "logs":
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        say(f"cluster down; logs kept in {s.logs}")
+
+    def status_text(self) -> str:
+        lines = []
+        for name in ALL:
+            proc = running(self.s.pids, name)
+            lines.append(f"{name:24} {'running pid ' + str(proc.pid) if proc else 'stopped'}")
+        return "\n".join(lines)
+
+    def failure_report(self, exc: Exception) -> str:
+        parts = [str(exc)]
+        for name in ALL:
+            if running(self.s.pids, name) is None and self.log(name).exists():
+                parts.append(f"--- {self.log(name)} (not running), last lines:")
+                parts.append(log_tail(self.log(name), 15))
+        return "\n".join(parts)
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+def unmount_under(root: Path) -> None:
+    """Unmount every mount point below root, deepest first (pod volumes, overlay rootfs)."""
+    prefix = str(root.resolve()) + "/"
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point.startswith(prefix):
+            points.append(point)
+    for point in sorted(points, key=len, reverse=True):
+        if subprocess.run(["umount", point], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+def remove_kubepods_cgroups() -> None:
+    """The kubelet's QoS cgroups (kubepods/...) in every v1 hierarchy; empty ones only."""
+    for top in Path("/sys/fs/cgroup").glob("*/kubepods"):
+        dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        for d in [*dirs, top]:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
+def kube_chain_cleanup(save_output: str) -> list[list[str]]:
+    """Commands removing the KUBE-* chains and the jumps to them from one table (pure).
+
+    `kube-proxy --cleanup` leaves the kubelet's chains (KUBE-FIREWALL, canaries) and a few of
+    its own; only this cluster creates KUBE-* chains on these machines.
+    """
+    deletes: list[list[str]] = []
+    chains: list[str] = []
+    for line in save_output.splitlines():
+        if line.startswith(":KUBE-"):
+            chains.append(line[1:].split()[0])
+        elif line.startswith("-A ") and "KUBE-" in line:
+            words = shlex.split(line)
+            if not words[1].startswith("KUBE-"):
+                deletes.append(["-D", *words[1:]])
+    return deletes + [["-F", c] for c in chains] + [["-X", c] for c in chains]
+
+
+def remove_kube_chains(tool: str) -> None:
+    for table in ("filter", "nat", "mangle"):
+        saved = subprocess.run(
+            [f"{tool}-save", "-t", table], capture_output=True, text=True, check=False
+        )
+        if saved.returncode != 0:
+            continue
+        for args in kube_chain_cleanup(saved.stdout):
+            subprocess.run([tool, "-t", table, *args], capture_output=True, check=False)

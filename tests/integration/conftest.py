@@ -1,0 +1,128 @@
+"""The local Kubernetes cluster (hack/cluster.py) as a session-scoped pytest fixture.
+
+One cluster start per test session: if a cluster is already up (`make cluster-up`), it is
+reused and left running; otherwise the fixture brings one up and takes it down at the end.
+A test that cannot get a cluster FAILS with the reason and the component logs' tails; it is
+never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER_PY = REPO / "hack" / "cluster.py"
+UP_TIMEOUT = 3600.0  # a cold first run builds Kubernetes from source
+
+
+def run_cluster_py(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{env.get('PATH', '/usr/bin:/bin')}:/usr/local/go/bin"
+    return subprocess.run(
+        [sys.executable, str(CLUSTER_PY), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+@dataclass
+class KubeCluster:
+    """Handle on the running cluster: its admin kubeconfig and a kubectl helper."""
+
+    kubeconfig: Path
+    kubectl_path: Path
+    started_here: bool
+    namespaces: list[str] = field(default_factory=list)
+
+    def kubectl(
+        self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 180.0
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(self.kubectl_path), f"--kubeconfig={self.kubeconfig}", *args]
+        done = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and done.returncode != 0:
+            pytest.fail(
+                f"kubectl {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}",
+                pytrace=False,
+            )
+        return done
+
+    def apply(self, manifest: dict[str, Any], namespace: str | None = None) -> None:
+        ns = ["--namespace", namespace] if namespace else []
+        self.kubectl("apply", *ns, "-f", "-", stdin=json.dumps(manifest))
+
+    def get_json(self, *args: str) -> dict[str, Any]:
+        out = self.kubectl("get", *args, "-o", "json").stdout
+        doc: dict[str, Any] = json.loads(out)
+        return doc
+
+    def create_namespace(self, prefix: str = "it") -> str:
+        name = f"{prefix}-{secrets.token_hex(3)}"
+        self.kubectl("create", "namespace", name)
+        self.namespaces.append(name)
+        # The service account controller creates "default" shortly after the namespace.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0:
+                break
+            time.sleep(0.5)
+        return name
+
+    def build_image(self, tag: str, context: Path, dockerfile: Path | None = None) -> None:
+        """docker build in the cluster's dockerd, then import into containerd's k8s.io."""
+        extra = ["--file", str(dockerfile)] if dockerfile is not None else []
+        done = run_cluster_py("image-build", tag, str(context), *extra, timeout=1800)
+        if done.returncode != 0:
+            pytest.fail(f"image build {tag} failed:\n{done.stderr[-4000:]}", pytrace=False)
+
+
+def _up() -> bool:
+    """Bring the cluster up unless it already is; returns True when this call started it."""
+    if os.geteuid() != 0:
+        pytest.fail("the local cluster needs root (containerd, kubelet, iptables)", pytrace=False)
+    if run_cluster_py("status", timeout=60).returncode == 0:
+        return False
+    try:
+        up = run_cluster_py("up", timeout=UP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        run_cluster_py("down")
+        pytest.fail(f"hack/cluster.py up took over {UP_TIMEOUT:.0f}s", pytrace=False)
+    if up.returncode != 0:
+        reason = up.stderr[-8000:]
+        run_cluster_py("down")  # stop what we started; logs stay in <state>/logs
+        pytest.fail(f"could not bring the local cluster up:\n{reason}", pytrace=False)
+    return True
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[KubeCluster]:
+    started = _up()
+    kubeconfig = Path(run_cluster_py("kubeconfig").stdout.strip())
+    kubectl = Path(run_cluster_py("path", "kubectl").stdout.strip())
+    cluster = KubeCluster(kubeconfig=kubeconfig, kubectl_path=kubectl, started_here=started)
+    yield cluster
+    for ns in cluster.namespaces:
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    if started:
+        run_cluster_py("down")
+
+
+@pytest.fixture
+def namespace(kube_cluster: KubeCluster) -> str:
+    """A fresh namespace per test, deleted at the end of the session."""
+    return kube_cluster.create_namespace()
