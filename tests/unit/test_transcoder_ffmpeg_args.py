@@ -98,7 +98,8 @@ def test_copy_top_with_encoded_lower_rung_and_sprite() -> None:
     assert filter_graph(plan) == (
         "[0:v:0]fps=30000/1001,split=2[b1][bs];"
         "[b1]scale=640:360,setsar=1,format=yuv420p[v1];"
-        "[bs]fps=1/10,scale=160:90,setsar=1,tile=10x2[sprite]"
+        "[bs]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,10)',"
+        "scale=160:90,setsar=1,tile=10x2[sprite]"
     )
     got = build_args(plan, src_url="file:/s", demuxer="mov", out_dir="/o", limits=LIMITS)
     maps = [got[i + 1] for i, a in enumerate(got) if a == "-map"]

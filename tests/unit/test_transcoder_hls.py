@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import m3u8  # type: ignore[import-untyped]
+import m3u8
 import pytest
 
 from hlsforge_transcoder.hls import (

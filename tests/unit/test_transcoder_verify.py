@@ -81,6 +81,12 @@ def open_playlist(root: Path) -> None:
     write_manifest(root, GOOD, 10.0)
 
 
+def lose_poster(root: Path) -> None:
+    manifest = json.loads((root / MANIFEST).read_text())
+    manifest["poster"] = "poster.jpg"
+    (root / MANIFEST).write_text(json.dumps(manifest))
+
+
 def remove_manifest(root: Path) -> None:
     (root / MANIFEST).unlink()
 
@@ -97,6 +103,7 @@ def garble_manifest(root: Path) -> None:
         (add_stray_file, "FilesMismatch"),
         (drop_attribute, "MasterIncomplete"),
         (open_playlist, "PlaylistOpen"),
+        (lose_poster, "ThumbnailMissing"),
         (remove_manifest, "ManifestMissing"),
         (garble_manifest, "ManifestInvalid"),
     ],

@@ -1,11 +1,12 @@
 """Build the one ffmpeg command of a transcode from its plan. Pure: tested by equality.
 
 One process decodes the source once and feeds every rendition, the poster and the sprite sheet
-(``split`` in one ``-filter_complex``): a second pass for thumbnails would decode the whole source
-again (about 18% of a 3-rung 1080p encode on our machines) while ``select``/``fps`` branches cost
-almost nothing. Keyframes are forced at every segment boundary on every encoded rendition
-(``expr:gte(t,n_forced*SEG)``, IDR, no scene-cut keyframes, GOP = segment) so the hls muxer cuts
-all variants at the same instants.
+(``split`` in one ``-filter_complex``): a second pass for thumbnails would decode the whole
+source again (about 18% of a 3-rung 1080p encode on our machines) while ``select`` branches
+cost almost nothing (``fps=1/N`` is not used for the sprite: it emits nothing for a clip
+shorter than N/2). Keyframes are forced at every segment boundary on every encoded rendition
+(``expr:gte(t,n_forced*SEG)``, IDR, no scene-cut keyframes, GOP = segment) so the hls muxer
+cuts all variants at the same instants.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def filter_graph(plan: Plan) -> str | None:
         s = plan.sprite
         labels.append("bs")
         chains.append(
-            f"[bs]fps=1/{_seconds(s.interval_s)},scale={s.tile_width}:{s.tile_height},setsar=1,"
-            f"tile={s.columns}x{s.rows}[sprite]"
+            f"[bs]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,{_seconds(s.interval_s)})',"
+            f"scale={s.tile_width}:{s.tile_height},setsar=1,tile={s.columns}x{s.rows}[sprite]"
         )
     if not labels:
         return None

@@ -156,6 +156,33 @@ def aac_codec(profile: str | None) -> str:
     return f"mp4a.40.{_AAC_OBJECT_TYPES.get(profile or 'LC', 2)}"
 
 
+def _reverse_bits32(value: int) -> int:
+    return int(f"{value:032b}"[::-1], 2)
+
+
+def codec_from_init(init: bytes) -> str | None:
+    """The exact video CODECS entry from an fMP4 init segment's ``avcC``/``hvcC`` box.
+
+    RFC 6381 for avc1 (profile, constraint flags, level bytes as written) and ISO/IEC 14496-15
+    Annex E for hvc1. ``None`` when neither box is found.
+    """
+    at = init.find(b"avcC")
+    if at >= 0 and len(init) >= at + 8:
+        profile, constraints, level = init[at + 5], init[at + 6], init[at + 7]
+        return f"avc1.{profile:02x}{constraints:02x}{level:02x}"
+    at = init.find(b"hvcC")
+    if at >= 0 and len(init) >= at + 17:
+        box = init[at + 4 :]
+        space = "" if box[1] >> 6 == 0 else "ABC"[(box[1] >> 6) - 1]
+        tier = "H" if box[1] & 0x20 else "L"
+        compat = _reverse_bits32(int.from_bytes(box[2:6], "big"))
+        flags = bytes(box[6:12]).rstrip(b"\x00")
+        parts = [f"hvc1.{space}{box[1] & 0x1F}", f"{compat:X}", f"{tier}{box[12]}"]
+        parts += [f"{b:X}" for b in flags] or ["B0"]
+        return ".".join(parts)
+    return None
+
+
 def render_master(variants: Sequence[Variant], *, version: int) -> str:
     """The master playlist text, variants in the given order (the first one is the default)."""
     lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", "#EXT-X-INDEPENDENT-SEGMENTS"]

@@ -39,6 +39,8 @@ class StreamFacts:
     video_level: int | None
     audio_profile: str | None
     has_audio: bool
+    video_codec: str | None = None
+    """Exact CODECS entry read from an fMP4 init segment, preferred when present."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ class RenditionFacts:
 
 
 def codecs(plan: Plan, streams: StreamFacts) -> str:
-    if plan.codec is VideoCodec.H265:
+    if streams.video_codec is not None:
+        video = streams.video_codec
+    elif plan.codec is VideoCodec.H265:
         video = hevc_codec(streams.video_profile, streams.video_level)
     else:
         video = avc_codec(streams.video_profile, streams.video_level)
@@ -113,9 +117,9 @@ def build_manifest(
         "segmentFormat": plan.segment_format.value,
         "master": MASTER,
         "renditions": entries,
-        "poster": POSTER if POSTER in files else None,
-        "sprite": SPRITE if SPRITE in files else None,
-        "spriteVtt": SPRITE_VTT if SPRITE_VTT in files else None,
+        "poster": POSTER if plan.poster_at is not None else None,
+        "sprite": SPRITE if plan.sprite is not None else None,
+        "spriteVtt": SPRITE_VTT if plan.sprite is not None else None,
         "notes": list(plan.notes),
         "files": dict(sorted(files.items())),
     }

@@ -35,7 +35,7 @@ from hlsforge_transcoder.errors import (
     VerifyFailed,
 )
 from hlsforge_transcoder.ffmpeg_args import MASTER, PLAYLIST, SPRITE, SPRITE_VTT, build_args
-from hlsforge_transcoder.hls import parse_media_playlist, render_master
+from hlsforge_transcoder.hls import codec_from_init, parse_media_playlist, render_master
 from hlsforge_transcoder.ladder import Plan, copy_refusal, plan_ladder
 from hlsforge_transcoder.limits import DEFAULT_LIMITS, Limits
 from hlsforge_transcoder.manifest import (
@@ -203,6 +203,8 @@ def run_ffmpeg(
         watch.done.set()
         dog.join()
         drain.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
     stderr = "".join(stderr_tail).strip()
     last = stderr.splitlines()[-1] if stderr else "no error output"
     if watch.killed_for == "stall":
@@ -238,6 +240,7 @@ def _stream_facts(path: Path, fmt: SegmentFormat, limits: Limits) -> StreamFacts
         video_level=level if isinstance(level, int) and level > 0 else None,
         audio_profile=None if audio is None else audio.get("profile"),
         has_audio=audio is not None,
+        video_codec=codec_from_init(path.read_bytes()) if fmt is SegmentFormat.FMP4 else None,
     )
 
 

@@ -1,10 +1,11 @@
 """Re-read a finished output and prove it is whole before it is committed (and after).
 
 Checks, in order: the manifest parses; the files on disk are exactly the manifest's, each with
-its size and SHA-256; the master playlist parses and lists the manifest's renditions with every
-required attribute; every variant playlist parses, is ended, and its segments (and init section)
-exist; all variants have the same segment count; each variant's duration is within one target
-duration of the source's. The first failure raises ``VerifyFailed`` with a reason.
+its size and SHA-256; planned thumbnails exist; the master playlist parses and lists the
+manifest's renditions with every required attribute; every variant playlist parses, is ended,
+and its segments (and init section) exist; all variants have the same segment count; each
+variant's duration is within one target duration of the source's. The first failure raises
+``VerifyFailed`` with a reason.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def verify_dir(
     manifest = _read_manifest(root)
     files: dict[str, Any] = manifest["files"]
     _check_files(root, files, checksums=checksums)
+    for key in ("poster", "sprite", "spriteVtt"):
+        name = manifest.get(key)
+        if name is not None and name not in files:
+            raise VerifyFailed("ThumbnailMissing", f"{name} was planned but not written")
     renditions = manifest.get("renditions") or []
     expected = source_duration if source_duration is not None else manifest.get("durationSeconds")
     try:
