@@ -1,0 +1,1 @@
+"""HTTP and WebSocket surface of the uploader: dependencies and one router per resource."""

@@ -1,0 +1,91 @@
+"""Dependencies: settings, clients and auth, injected with ``Depends`` so tests override them.
+
+The shared clients (job store, storage, broadcaster, metrics) are created once by the app's
+lifespan and kept on ``app.state``; these functions hand them to routes.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hlsforge_uploader.errors import Unauthorized
+from hlsforge_uploader.events import Broadcaster
+from hlsforge_uploader.jobs import Urls
+from hlsforge_uploader.k8s import JobStore
+from hlsforge_uploader.metrics import Metrics
+from hlsforge_uploader.settings import UploaderSettings, get_settings
+from hlsforge_uploader.storage import Storage
+
+WS_PROTOCOL = "hlsforge.v1"
+"""Browsers cannot set headers on a WebSocket: the token travels as a second subprotocol,
+``bearer.<token>``, next to this one, which the server echoes back."""
+
+
+@dataclass
+class Clients:
+    store: JobStore
+    storage: Storage
+    broadcaster: Broadcaster
+    metrics: Metrics
+
+
+def get_clients(request: Request) -> Clients:
+    clients: Clients = request.app.state.clients
+    return clients
+
+
+def get_ws_clients(websocket: WebSocket) -> Clients:
+    clients: Clients = websocket.app.state.clients
+    return clients
+
+
+SettingsDep = Annotated[UploaderSettings, Depends(get_settings)]
+ClientsDep = Annotated[Clients, Depends(get_clients)]
+WsClientsDep = Annotated[Clients, Depends(get_ws_clients)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from HLSFORGE_TOKENS / token file")
+
+
+def check_token(presented: str | None, settings: UploaderSettings) -> str:
+    """The presented token if it is one of the accepted ones (constant-time compare)."""
+    accepted = settings.accepted_tokens()
+    if presented and any(hmac.compare_digest(presented.encode(), t.encode()) for t in accepted):
+        return presented
+    raise Unauthorized("a valid bearer token is required")
+
+
+def require_token(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    return check_token(credentials.credentials if credentials else None, settings)
+
+
+def ws_token(websocket: WebSocket) -> str | None:
+    """The token of a WebSocket: ``Authorization: Bearer`` or the ``bearer.<token>`` protocol."""
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    for proto in websocket.scope.get("subprotocols") or []:
+        if proto.startswith("bearer."):
+            return str(proto[len("bearer.") :])
+    return None
+
+
+TokenDep = Annotated[str, Depends(require_token)]
+
+
+def urls_for(request_base: str, settings: UploaderSettings) -> Urls:
+    return Urls((settings.public_url or request_base).rstrip("/"))
+
+
+def get_urls(request: Request, settings: SettingsDep) -> Urls:
+    return urls_for(str(request.base_url), settings)
+
+
+UrlsDep = Annotated[Urls, Depends(get_urls)]

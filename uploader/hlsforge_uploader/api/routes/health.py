@@ -1,0 +1,35 @@
+"""Probes and metrics: the only routes without a token (kubelet and Prometheus call them)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hlsforge_uploader.api.deps import ClientsDep
+from hlsforge_uploader.models import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """The process serves requests."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def readyz(clients: ClientsDep) -> JSONResponse:
+    """Ready once the job watch has its first list and the volume is writable."""
+    checks = {
+        "watch": clients.broadcaster.synced.is_set(),
+        "storage": clients.storage.ready(),
+    }
+    ok = all(checks.values())
+    body = Health(status="ok" if ok else "not ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(clients: ClientsDep) -> Response:
+    return Response(generate_latest(clients.metrics.registry), media_type=CONTENT_TYPE_LATEST)

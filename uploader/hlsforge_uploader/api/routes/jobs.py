@@ -1,0 +1,76 @@
+"""``/v1/jobs``: read and delete TranscodeJobs. The Kubernetes API is the store."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import APIRouter, Query, Response
+
+from hlsforge_api.v1alpha1 import Phase
+from hlsforge_uploader.api.deps import ClientsDep, TokenDep, UrlsDep
+from hlsforge_uploader.errors import BadRequest, NotFound, UpstreamFailed
+from hlsforge_uploader.jobs import view
+from hlsforge_uploader.k8s import JobRejected, KubeError
+from hlsforge_uploader.models import JobPage, JobView
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JOB_ID = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
+JOB_ID_RE = re.compile(JOB_ID)
+
+
+def check_id(job_id: str) -> str:
+    """A job id is a TranscodeJob name; anything else cannot exist (404, not a lookup)."""
+    if not JOB_ID_RE.match(job_id):
+        raise NotFound(f"no job {job_id!r}")
+    return job_id
+
+
+@router.get("", response_model=JobPage)
+async def list_jobs(
+    _: TokenDep,
+    clients: ClientsDep,
+    urls: UrlsDep,
+    phase: Annotated[Phase | None, Query(description="Only jobs in this phase")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cont: Annotated[str | None, Query(alias="continue", max_length=4096)] = None,
+) -> JobPage:
+    """A page of jobs, in the API server's order. With ``phase``, pages are filtered after
+    listing (status is not selectable), so a page may hold fewer than ``limit`` items;
+    follow ``next`` until it is absent."""
+    try:
+        items, nxt, _ = await to_thread.run_sync(lambda: clients.store.list_page(limit, cont))
+    except JobRejected as exc:
+        raise BadRequest(str(exc)) from None
+    except KubeError as exc:
+        raise UpstreamFailed(str(exc)) from None
+    views = [view(obj, urls) for obj in items]
+    if phase is not None:
+        views = [v for v in views if v.phase is phase]
+    return JobPage(items=views, next=nxt)
+
+
+@router.get("/{job_id}", response_model=JobView)
+async def get_job(job_id: str, _: TokenDep, clients: ClientsDep, urls: UrlsDep) -> JobView:
+    check_id(job_id)
+    try:
+        found = await to_thread.run_sync(clients.store.get, job_id)
+    except KubeError as exc:
+        raise UpstreamFailed(str(exc)) from None
+    if found is None:
+        raise NotFound(f"no job {job_id!r}")
+    return view(found, urls)
+
+
+@router.delete("/{job_id}", status_code=204)
+async def delete_job(job_id: str, _: TokenDep, clients: ClientsDep) -> Response:
+    """Delete the TranscodeJob; the operator stops its pods (owner references)."""
+    check_id(job_id)
+    try:
+        deleted = await to_thread.run_sync(clients.store.delete, job_id)
+    except KubeError as exc:
+        raise UpstreamFailed(str(exc)) from None
+    if not deleted:
+        raise NotFound(f"no job {job_id!r}")
+    return Response(status_code=204)

@@ -1,0 +1,77 @@
+"""The app factory: routers, error mapping, CORS, and a lifespan that opens the shared clients
+(one Kubernetes API client, one watch, one storage) and closes them on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from hlsforge_uploader import errors
+from hlsforge_uploader.api.deps import Clients
+from hlsforge_uploader.api.routes import dashboard, events, health, hls, jobs, uploads
+from hlsforge_uploader.events import Broadcaster
+from hlsforge_uploader.k8s import JobStore, JobWatch, api_client
+from hlsforge_uploader.metrics import Metrics
+from hlsforge_uploader.settings import UploaderSettings, get_settings
+from hlsforge_uploader.storage import VolumeStorage
+
+
+def create_app(settings: UploaderSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics = Metrics()
+        broadcaster = Broadcaster(settings.event_history)
+        broadcaster.bind(asyncio.get_running_loop())
+        api = api_client()
+        store = JobStore(api, settings.namespace)
+
+        def on_change(kind: str, obj: dict[str, object]) -> None:
+            metrics.watch_events.labels(kind).inc()
+            broadcaster.from_thread_change(kind, obj)
+
+        watch = JobWatch(
+            store, broadcaster.from_thread_snapshot, on_change, settings.watch_timeout_seconds
+        )
+        app.state.clients = Clients(
+            store=store,
+            storage=VolumeStorage(settings.media_root, settings.uploads_dir),
+            broadcaster=broadcaster,
+            metrics=metrics,
+        )
+        app.state.inflight_keys = set()
+        watch.start()
+        try:
+            yield
+        finally:
+            watch.stop()
+            api.close()  # type: ignore[no-untyped-call]
+
+    app = FastAPI(
+        title="hlsforge uploader",
+        version="v1",
+        summary="Upload videos, follow their TranscodeJobs live, play the HLS they produce.",
+        lifespan=lifespan,
+    )
+    app.dependency_overrides[get_settings] = lambda: settings
+    errors.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Range"],
+            expose_headers=["Content-Range", "Content-Length", "Location"],
+            max_age=600,
+        )
+    for module in (health, uploads, jobs, hls, events, dashboard):
+        app.include_router(module.router)
+    settings.static_dir.mkdir(parents=True, exist_ok=True)
+    app.mount("/ui/static", StaticFiles(directory=settings.static_dir), name="static")
+    return app

@@ -1,0 +1,77 @@
+"""HTTP request and response models. Separate from the CR model, but built from its parts:
+the options a client may pass are exactly the TranscodeJob spec's, minus where things go."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hlsforge_api.v1alpha1 import (
+    ApiModel,
+    EncodingSettings,
+    Phase,
+    RenditionOutput,
+    Resources,
+    SourcePolicy,
+)
+
+
+class UploadOptions(EncodingSettings):
+    """Ladder and policies for the job an upload creates. ``source``/``output`` are the
+    server's to choose, so they are refused here (unknown fields are errors)."""
+
+    source_policy: SourcePolicy = SourcePolicy.DELETE_ON_SUCCESS
+    max_retries: int = Field(default=3, ge=0, le=10)
+    active_deadline_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
+    priority: int = Field(default=0, ge=-100, le=100)
+    resources: Resources | None = None
+
+
+class JobView(ApiModel):
+    """What clients see of a TranscodeJob: its status plus the URLs to follow it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    phase: Phase = Phase.PENDING
+    progress: float = 0
+    fps: float | None = None
+    speed: float | None = None
+    eta: int | None = None
+    attempts: int = 0
+    message: str | None = None
+    reason: str | None = None
+    created_at: datetime | None = None
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    source_deleted: bool = False
+    renditions: list[RenditionOutput] = Field(default_factory=list)
+    duration_seconds: float | None = None
+    resource_version: str | None = None
+    deleting: bool = False
+    status_url: str
+    events_url: str
+    playback_url: str
+    """The master playlist through this service; it answers 404 until the job Succeeded."""
+
+
+class UploadCreated(ApiModel):
+    id: str
+    status_url: str
+    events_url: str
+    playback_url: str
+    job: JobView
+    replayed: bool = False
+    """True when this answers a retry with the same Idempotency-Key (no new job)."""
+
+
+class JobPage(ApiModel):
+    items: list[JobView]
+    next: str | None = None
+    """Pass as ``continue`` to get the next page; absent on the last page."""
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, bool] = Field(default_factory=dict)

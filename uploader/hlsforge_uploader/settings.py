@@ -1,0 +1,71 @@
+"""Uploader settings, read from ``HLSFORGE_*`` environment variables (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class UploaderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HLSFORGE_", use_attribute_docstrings=True)
+
+    namespace: str = "default"
+    """Namespace whose TranscodeJobs this uploader creates, lists and watches."""
+    media_root: Path = Path("/data")
+    """Where the uploader sees the shared volume (the same RWX claim the transcoder mounts)."""
+    uploads_dir: str = "uploads"
+    """Folder, relative to the volume root, that receives sources (``uploads/<id>.<ext>``)."""
+    output_dir: str = "hls"
+    """Folder, relative to the volume root, where each job's HLS goes (``hls/<id>``)."""
+    tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Accepted bearer tokens, comma-separated (``HLSFORGE_TOKENS``)."""
+    token_file: Path | None = None
+    """A file with one token per line (a mounted Secret); re-read per request, so rotation works."""
+    max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
+    """Largest accepted upload; crossing it mid-stream answers 413 and removes the partial file."""
+    max_form_field_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Largest non-file multipart field (the JSON options)."""
+    write_buffer_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)
+    """Bytes gathered before one write to storage: bounds memory per upload."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed by CORS, comma-separated; empty disables CORS."""
+    public_url: str = ""
+    """Base URL clients reach this service at; empty builds URLs from the request."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    static_dir: Path = Path(__file__).parent / "static"
+    """The dashboard (``index.html``, ``app.js``) and the bundled ``vendor/hls.min.js``."""
+    watch_timeout_seconds: int = Field(default=300, ge=5)
+    """Server-side timeout of one watch request; the watch is re-opened from the last version."""
+    event_history: int = Field(default=1000, ge=10)
+    """Watch events kept so that a reconnecting client can resume instead of re-reading all."""
+    log_level: str = "info"
+
+    @field_validator("tokens", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def accepted_tokens(self) -> list[str]:
+        """Tokens from ``HLSFORGE_TOKENS`` plus the token file's lines (read now, so a rotated
+        Secret takes effect without a restart)."""
+        tokens = [t.get_secret_value() for t in self.tokens]
+        if self.token_file is not None:
+            try:
+                lines = self.token_file.read_text().splitlines()
+            except OSError:
+                lines = []
+            tokens += [line.strip() for line in lines if line.strip()]
+        return tokens
+
+
+@lru_cache
+def get_settings() -> UploaderSettings:
+    """The process's settings; a FastAPI dependency that tests override."""
+    return UploaderSettings()
