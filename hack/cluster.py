@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A single-node Kubernetes cluster on this machine, bound to 127.0.0.1 (see docs/cluster.md).
 
-    python3 hack/cluster.py build          # pinned binaries into the cache (go build)
+    python3 hack/cluster.py build          # pinned binaries + helm into the cache (go build)
     python3 hack/cluster.py up             # idempotent; waits for node Ready + default SA
     python3 hack/cluster.py down           # stops exactly what `up` started, removes state
     python3 hack/cluster.py status         # exit 0 when up and healthy
@@ -47,9 +47,7 @@ def locked(s: Settings) -> Iterator[None]:
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build", help="build the pinned binaries (and helm with --helm)").add_argument(
-        "--helm", action="store_true"
-    )
+    sub.add_parser("build", help="build the pinned binaries and helm into the cache")
     sub.add_parser("up")
     sub.add_parser("down")
     sub.add_parser("status")
@@ -79,8 +77,7 @@ def main(argv: list[str]) -> int:
         return 0 if c.healthy() else 1
     if args.cmd == "build":
         build.ensure_binaries(s)
-        if args.helm:
-            build.ensure_helm(s)
+        build.ensure_helm(s)
         return 0
     if args.cmd == "image-build":
         images.build_and_load(s, args.tag, args.context, args.file)

@@ -17,10 +17,6 @@ cluster-deps: ## Install the cluster's apt packages and build its pinned binarie
 	@# systemd, and the cluster starts its own private containerd and dockerd anyway.
 	PATH="$$PATH:$(dir $(GO))" $(CLUSTER_PY) build
 
-.PHONY: cluster-helm
-cluster-helm: ## Build the pinned helm into the cache
-	PATH="$$PATH:$(dir $(GO))" $(CLUSTER_PY) build --helm
-
 .PHONY: cluster-up
 cluster-up: cluster-deps ## Bring the local cluster up (idempotent; waits for node Ready)
 	PATH="$$PATH:$(dir $(GO))" $(CLUSTER_PY) up

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import images, pki, render
-from .build import ensure_binaries
+from .build import ensure_binaries, ensure_helm
 from .procs import (
     ClusterError,
     Proc,
@@ -153,6 +153,7 @@ class Cluster:
         knob = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
         if knob.exists():
             knob.write_text("1\n")
+        guard_pod_egress()
 
     # --- components ------------------------------------------------------------------------
     def up_control_plane(self) -> None:
@@ -205,6 +206,9 @@ class Cluster:
         began = time.monotonic()
         self.check_tools()
         built = ensure_binaries(self.s)
+        helm = ensure_helm(self.s)
+        if helm is not None:
+            built["helm"] = helm
         if built:
             say("build seconds: " + ", ".join(f"{k}={v:.0f}" for k, v in built.items()))
         self.prepare_state()
@@ -318,6 +322,7 @@ class Cluster:
         remove_kubepods_cgroups()
         for tool in ("iptables", "ip6tables"):
             remove_kube_chains(tool)
+        unguard_pod_egress()
         for child in s.state.iterdir() if s.state.exists() else []:
             if child.name != "logs":
                 if child.is_dir() and not child.is_symlink():
@@ -397,3 +402,36 @@ def remove_kube_chains(tool: str) -> None:
             continue
         for args in kube_chain_cleanup(saved.stdout):
             subprocess.run([tool, "-t", table, *args], capture_output=True, check=False)
+
+
+EGRESS_CHAIN = "HLSFORGE-POD-EGRESS"
+
+
+def egress_rules() -> list[list[str]]:
+    """Pods may talk to pods and to this machine only (pure): the CNI bridge plugin turns on
+    IP forwarding for its gateway, so forwarded traffic leaving the pod range is dropped."""
+    return [
+        ["-A", EGRESS_CHAIN, "-d", POD_CIDR, "-j", "RETURN"],
+        ["-A", EGRESS_CHAIN, "-j", "DROP"],
+    ]
+
+
+def guard_pod_egress() -> None:
+    ipt = ["iptables", "-t", "filter"]
+    jump = ["FORWARD", "-s", POD_CIDR, "-j", EGRESS_CHAIN]
+    if subprocess.run([*ipt, "-C", *jump], capture_output=True).returncode == 0:
+        return
+    subprocess.run([*ipt, "-N", EGRESS_CHAIN], capture_output=True, check=False)
+    subprocess.run([*ipt, "-F", EGRESS_CHAIN], check=True)
+    for rule in egress_rules():
+        subprocess.run([*ipt, *rule], check=True)
+    subprocess.run([*ipt, "-I", *jump], check=True)
+
+
+def unguard_pod_egress() -> None:
+    ipt = ["iptables", "-t", "filter"]
+    jump = ["FORWARD", "-s", POD_CIDR, "-j", EGRESS_CHAIN]
+    while subprocess.run([*ipt, "-D", *jump], capture_output=True).returncode == 0:
+        pass
+    subprocess.run([*ipt, "-F", EGRESS_CHAIN], capture_output=True, check=False)
+    subprocess.run([*ipt, "-X", EGRESS_CHAIN], capture_output=True, check=False)

@@ -45,6 +45,7 @@ class KubeCluster:
 
     kubeconfig: Path
     kubectl_path: Path
+    helm_path: Path
     started_here: bool
     namespaces: list[str] = field(default_factory=list)
 
@@ -58,6 +59,18 @@ class KubeCluster:
         if check and done.returncode != 0:
             pytest.fail(
                 f"kubectl {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}",
+                pytrace=False,
+            )
+        return done
+
+    def helm(
+        self, *args: str, check: bool = True, timeout: float = 300.0
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(self.helm_path), f"--kubeconfig={self.kubeconfig}", *args]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and done.returncode != 0:
+            pytest.fail(
+                f"helm {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}",
                 pytrace=False,
             )
         return done
@@ -114,7 +127,10 @@ def kube_cluster() -> Iterator[KubeCluster]:
     started = _up()
     kubeconfig = Path(run_cluster_py("kubeconfig").stdout.strip())
     kubectl = Path(run_cluster_py("path", "kubectl").stdout.strip())
-    cluster = KubeCluster(kubeconfig=kubeconfig, kubectl_path=kubectl, started_here=started)
+    helm = Path(run_cluster_py("path", "helm").stdout.strip())
+    cluster = KubeCluster(
+        kubeconfig=kubeconfig, kubectl_path=kubectl, helm_path=helm, started_here=started
+    )
     yield cluster
     for ns in cluster.namespaces:
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
