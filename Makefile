@@ -39,6 +39,11 @@ venv: $(VENV)/.installed ## Create the virtualenv with the package in editable m
 generate: venv ## Regenerate the CRD from the pydantic models
 	$(PYTHON) -m hlsforge_cli.main crd > deploy/crds/transcodejobs.hlsforge.io.yaml
 
+.PHONY: wheels
+wheels: venv ## The package and its runtime dependencies as wheels in build/wheels (for images)
+	rm -rf build/wheels
+	$(PYTHON) -m pip wheel -q --wheel-dir build/wheels .
+
 .PHONY: lint
 lint: venv ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff check .

@@ -1,14 +1,19 @@
-"""Container entrypoint: ``python -m hlsforge_transcoder --settings settings.json SRC DEST``.
+"""Container entrypoint: ``python -m hlsforge_transcoder --settings-json '{...}' SRC DEST``
+(or ``--settings settings.json``).
 
 stdout carries JSON lines only (``probed``, ``planned``, ``progress``..., then ``done`` or
 ``error``); the operator follows them from the pod log. The exit status is an ``ExitCode``.
 SIGTERM (pod deletion, eviction) stops ffmpeg, removes the attempt's work directory and exits
 ``KILLED`` so the Job's failure policy can tell it from a real failure.
+
+A failure is also written to the container's termination log (``/dev/termination-log``, when
+Kubernetes mounts it), so the operator reads the reason from the pod's status without logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -35,15 +40,28 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise Killed("Terminated", f"received {signal.Signals(signum).name}")
 
 
-def load_settings(path: Path | None) -> EncodingSettings:
-    if path is None:
-        return EncodingSettings()
+TERMINATION_LOG = Path("/dev/termination-log")
+
+
+def load_settings(path: Path | None, inline: str | None = None) -> EncodingSettings:
     try:
+        if inline is not None:
+            return EncodingSettings.model_validate_json(inline)
+        if path is None:
+            return EncodingSettings()
         return EncodingSettings.model_validate_json(path.read_bytes())
     except OSError as exc:
         raise UsageError("SettingsUnreadable", f"cannot read {path}: {exc}") from None
     except ValidationError as exc:
         raise UsageError("SettingsInvalid", f"invalid settings: {exc}") from None
+
+
+def write_termination_log(event: dict[str, Any], path: Path = TERMINATION_LOG) -> None:
+    """Best effort: only where Kubernetes mounted the file; never hides the real error."""
+    if not path.exists():
+        return
+    with contextlib.suppress(OSError):
+        path.write_text(encode_line(event)[:4096])
 
 
 def done_event(dest: Path, manifest: dict[str, Any], committed: bool) -> dict[str, Any]:
@@ -58,16 +76,20 @@ def done_event(dest: Path, manifest: dict[str, Any], committed: bool) -> dict[st
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hlsforge_transcoder", description=__doc__)
-    parser.add_argument("--settings", type=Path, help="EncodingSettings as JSON (camelCase)")
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument("--settings", type=Path, help="file with EncodingSettings as JSON")
+    given.add_argument("--settings-json", help="EncodingSettings as inline JSON (camelCase)")
     parser.add_argument("src", type=Path)
     parser.add_argument("dest", type=Path)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        settings = load_settings(args.settings)
+        settings = load_settings(args.settings, args.settings_json)
         result = transcode(args.src, args.dest, settings, emit=emit)
     except TranscodeError as exc:
-        emit(exc.to_event())
+        event = exc.to_event()
+        emit(event)
+        write_termination_log(event)
         return int(exc.exit_code)
     emit(done_event(result.dest, result.manifest, result.committed))
     return int(ExitCode.OK)

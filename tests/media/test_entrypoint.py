@@ -1,0 +1,61 @@
+"""The container entrypoint as the operator's Job runs it: inline settings, JSON lines,
+exit codes, and the termination log the operator reads a failure's reason from."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from hlsforge_api.exitcodes import ExitCode
+from hlsforge_transcoder.__main__ import write_termination_log
+from tests.media.conftest import Clips, run_json
+
+pytestmark = pytest.mark.media
+
+
+def entrypoint(src: Path, dest: Path, settings: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "hlsforge_transcoder",
+        "--settings-json",
+        settings,
+        str(src),
+        str(dest),
+    ]
+
+
+def test_inline_settings_drive_the_transcode(clips: Clips, tmp_path: Path) -> None:
+    settings = {
+        "segmentFormat": "fmp4",
+        "audio": {"codec": "none"},
+        "renditions": [{"name": "180p", "height": 180, "videoBitrateKbps": 300}],
+        "thumbnails": {"poster": False},
+    }
+    run = run_json(entrypoint(clips("whole.mkv"), tmp_path / "out", json.dumps(settings)))
+    assert run.returncode == ExitCode.OK, run.stderr
+    done = run.last("done")
+    assert [r["name"] for r in done["outputs"]["renditions"]] == ["180p"]
+    assert (tmp_path / "out" / "180p" / "init.mp4").exists()
+    assert not (tmp_path / "out" / "poster.jpg").exists()
+
+
+def test_invalid_inline_settings_are_a_usage_error(clips: Clips, tmp_path: Path) -> None:
+    bad = json.dumps({"segmentFormat": "webm"})
+    run = run_json(entrypoint(clips("whole.mkv"), tmp_path / "out", bad))
+    assert run.returncode == ExitCode.USAGE
+    assert run.last("error")["reason"] == "SettingsInvalid"
+    assert not (tmp_path / "out").exists()
+
+
+def test_failures_go_to_the_termination_log(tmp_path: Path) -> None:
+    log = tmp_path / "termination-log"
+    event = {"event": "error", "reason": "InvalidInput", "message": "not a video: text"}
+    write_termination_log(event, log)
+    assert not log.exists()  # only where Kubernetes mounted it
+    log.touch()
+    write_termination_log(event, log)
+    assert json.loads(log.read_text()) == event
