@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A single-node Kubernetes cluster on this machine, bound to 127.0.0.1 (see docs/cluster.md).
 
+    python3 hack/cluster.py deps           # apt-get install what is missing (idempotent)
     python3 hack/cluster.py build          # pinned binaries + helm into the cache (go build)
     python3 hack/cluster.py up             # idempotent; waits for node Ready + default SA
     python3 hack/cluster.py down           # stops exactly what `up` started, removes state
@@ -27,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hlscluster import build, images
-from hlscluster.lifecycle import Cluster
+from hlscluster.lifecycle import Cluster, install_apt_packages
 from hlscluster.procs import ClusterError
 from hlscluster.settings import Settings
 
@@ -48,6 +49,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("build", help="build the pinned binaries and helm into the cache")
+    sub.add_parser("deps", help="apt-get install the missing Debian packages")
     sub.add_parser("up")
     sub.add_parser("down")
     sub.add_parser("status")
@@ -75,6 +77,9 @@ def main(argv: list[str]) -> int:
     if args.cmd == "status":
         print(c.status_text())
         return 0 if c.healthy() else 1
+    if args.cmd == "deps":
+        install_apt_packages()
+        return 0
     if args.cmd == "build":
         build.ensure_binaries(s)
         build.ensure_helm(s)

@@ -1,20 +1,11 @@
 # Local single-node Kubernetes cluster (hack/cluster.py, docs/cluster.md).
 # Included by the top-level Makefile. hack/ scripts are stdlib-only: plain python3.
 CLUSTER_PY := python3 hack/cluster.py
-CLUSTER_APT_PACKAGES := containerd runc containernetworking-plugins docker.io debootstrap \
-	iptables conntrack socat openssl iproute2 ca-certificates
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
 .PHONY: cluster-deps
 cluster-deps: ## Install the cluster's apt packages and build its pinned binaries (cached)
-	@missing=""; for p in $(CLUSTER_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
-	@# Debian's docker.io/containerd packages enable systemd units; this machine runs no
-	@# systemd, and the cluster starts its own private containerd and dockerd anyway.
+	$(CLUSTER_PY) deps
 	PATH="$$PATH:$(dir $(GO))" $(CLUSTER_PY) build
 
 .PHONY: cluster-up

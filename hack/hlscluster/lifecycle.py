@@ -46,6 +46,20 @@ REQUIRED_TOOLS = (
     "/usr/sbin/debootstrap",
 )
 
+APT_PACKAGES = (
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "docker.io",
+    "debootstrap",
+    "iptables",
+    "conntrack",
+    "socat",
+    "openssl",
+    "iproute2",
+    "ca-certificates",
+)
+
 # Start order; `down` stops in reverse (with the pod clean-up in between).
 CONTROL_PLANE = ("etcd", "kube-apiserver", "apiserver-forward", "kube-controller-manager",
                  "kube-scheduler")  # fmt: skip
@@ -96,11 +110,13 @@ class Cluster:
 
     # --- preparation ----------------------------------------------------------------------
     def check_tools(self) -> None:
-        missing = [t for t in REQUIRED_TOOLS if not Path(t).exists()]
-        if missing:
-            raise ClusterError(f"missing {', '.join(missing)}: run `make cluster-deps`")
         if os.geteuid() != 0:
             raise ClusterError("the cluster needs root (containerd, kubelet, iptables)")
+        if any(not Path(t).exists() for t in REQUIRED_TOOLS):
+            install_apt_packages()
+        missing = [t for t in REQUIRED_TOOLS if not Path(t).exists()]
+        if missing:
+            raise ClusterError(f"still missing after apt-get install: {', '.join(missing)}")
 
     def prepare_state(self) -> None:
         s = self.s
@@ -345,6 +361,30 @@ class Cluster:
                 parts.append(f"--- {self.log(name)} (not running), last lines:")
                 parts.append(log_tail(self.log(name), 15))
         return "\n".join(parts)
+
+
+def missing_apt_packages() -> list[str]:
+    return [
+        pkg
+        for pkg in APT_PACKAGES
+        if subprocess.run(["dpkg", "-s", pkg], capture_output=True).returncode != 0
+    ]
+
+
+def install_apt_packages() -> None:
+    """Idempotent: apt-get only runs when a package is missing (fresh machine)."""
+    missing = missing_apt_packages()
+    if not missing:
+        return
+    say(f"installing apt packages: {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _write_private(path: Path, text: str) -> None:
