@@ -118,6 +118,11 @@ class Cluster:
         if missing:
             raise ClusterError(f"still missing after apt-get install: {', '.join(missing)}")
 
+    def stale(self) -> bool:
+        pids = self.s.pids
+        recorded = pids.is_dir() and any(pids.glob("*.pid"))
+        return recorded and not any(running(pids, n) for n in ALL)
+
     def prepare_state(self) -> None:
         s = self.s
         for d in (s.state, s.config, s.run, s.pids, s.logs, s.config / "cni", s.kubelet_root):
@@ -227,6 +232,10 @@ class Cluster:
             built["helm"] = helm
         if built:
             say("build seconds: " + ", ".join(f"{k}={v:.0f}" for k, v in built.items()))
+        if self.stale():
+            say("state of an earlier run whose processes are all gone (reboot, killed session):")
+            say("cleaning it up first (mounts, iptables, bridge, etcd data)")
+            self.down()
         self.prepare_state()
         self.prepare_host()
         self.up_control_plane()
