@@ -104,7 +104,7 @@ class History:
         )
 
 
-@dataclass
+@dataclass(eq=False)  # identity: kept in a set
 class Subscriber:
     name: str | None
     """Only this job's changes; None for every job."""

@@ -1,0 +1,66 @@
+"""Which delivery paths are served, with which types and cache headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hlsforge_uploader import delivery
+from hlsforge_uploader.errors import BadPath, NotFound
+from hlsforge_uploader.storage import OutsideRoot, VolumeStorage
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../x.ts",
+        "a/../../x.ts",
+        "/etc/passwd",
+        "a//b.ts",
+        "./master.m3u8",
+        "a\\..\\b.ts",
+        "a\x00.ts",
+        "",
+    ],
+)
+def test_paths_that_can_never_be_inside_an_output_are_400(path: str) -> None:
+    with pytest.raises(BadPath):
+        delivery.check_path(path)
+
+
+@pytest.mark.parametrize("path", ["manifest.json", "x.html", "x.js", "uploads", "master.m3u8.bak"])
+def test_files_the_transcoder_does_not_write_are_404(path: str) -> None:
+    with pytest.raises(NotFound):
+        delivery.check_path(path)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "immutable"),
+    [
+        ("master.m3u8", "application/vnd.apple.mpegurl", False),
+        ("720p/index.m3u8", "application/vnd.apple.mpegurl", False),
+        ("720p/seg_00001.ts", "video/mp2t", True),
+        ("720p/init.mp4", "video/mp4", True),
+        ("720p/seg_00001.m4s", "video/mp4", True),
+        ("poster.jpg", "image/jpeg", True),
+    ],
+)
+def test_types_and_cache(path: str, content_type: str, immutable: bool) -> None:
+    assert delivery.check_path(path) == path
+    assert delivery.content_type(path) == content_type
+    assert ("immutable" in delivery.cache_control(path)) is immutable
+
+
+def test_storage_resolves_strictly_inside_the_output(tmp_path: Path) -> None:
+    out = tmp_path / "hls" / "job1"
+    out.mkdir(parents=True)
+    (out / "master.m3u8").write_text("#EXTM3U\n")
+    (tmp_path / "hls" / "job2").mkdir()
+    (out / "escape.ts").symlink_to(tmp_path / "hls" / "job2")
+    store = VolumeStorage(tmp_path)
+    assert store.output_file("hls/job1", "master.m3u8") == out / "master.m3u8"
+    with pytest.raises(OutsideRoot):
+        store.output_file("hls/job1", "escape.ts")  # a symlink out of the folder
+    with pytest.raises(OutsideRoot):
+        store.output_file("../etc", "passwd.ts")

@@ -1,0 +1,68 @@
+"""Options validated by the shared models, the job manifest, the client view."""
+
+from __future__ import annotations
+
+import pytest
+
+from hlsforge_api.v1alpha1 import TranscodeJob
+from hlsforge_uploader.api.routes.uploads import parse_options
+from hlsforge_uploader.errors import InvalidOptions
+from hlsforge_uploader.jobs import Urls, build_job, view
+
+
+def test_options_pass_through_to_a_valid_transcodejob() -> None:
+    opts = parse_options(
+        '{"renditions": [{"name": "360p", "height": 360, "videoBitrateKbps": 800}],'
+        ' "segmentFormat": "fmp4", "sourcePolicy": "Retain", "priority": 7}'
+    )
+    manifest = build_job(
+        "up-abc", "uploads/up-abc.mp4", "hls/up-abc", opts, {"x/y": "z"}, {"a/b": "c"}
+    )
+    job = TranscodeJob.model_validate(manifest)
+    assert job.metadata.name == "up-abc"
+    assert job.spec.source == "uploads/up-abc.mp4" and job.spec.output == "hls/up-abc"
+    assert manifest["spec"]["segmentFormat"] == "fmp4"
+    assert manifest["spec"]["sourcePolicy"] == "Retain"
+    assert manifest["spec"]["priority"] == 7
+    assert manifest["spec"]["renditions"][0]["videoBitrateKbps"] == 800
+    assert manifest["metadata"]["labels"]["x/y"] == "z"
+    assert manifest["metadata"]["annotations"] == {"a/b": "c"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"source": "/etc/passwd"}',  # where things go is the server's choice
+        '{"output": "hls/other"}',
+        '{"video": {"codec": "h265"}}',  # h265 needs fmp4: the shared model's rule
+        '{"renditions": [{"name": "a", "height": 361, "videoBitrateKbps": 800}]}',
+        '{"priority": 1000}',
+        "not json",
+    ],
+)
+def test_invalid_options_are_refused_with_the_models_reason(text: str) -> None:
+    with pytest.raises(InvalidOptions) as err:
+        parse_options(text)
+    assert err.value.status == 422 and err.value.detail
+
+
+def test_view_of_a_running_job() -> None:
+    urls = Urls("https://media.example")
+    v = view(
+        {
+            "metadata": {"name": "up-a", "resourceVersion": "42"},
+            "status": {
+                "phase": "Running",
+                "progress": 37.5,
+                "speed": 1.9,
+                "eta": 12,
+                "attempts": 1,
+            },
+        },
+        urls,
+    )
+    assert (v.phase, v.progress, v.speed, v.eta, v.attempts) == ("Running", 37.5, 1.9, 12, 1)
+    assert v.events_url == "wss://media.example/v1/jobs/up-a/events"
+    assert v.playback_url == "https://media.example/v1/jobs/up-a/hls/master.m3u8"
+    assert Urls("http://127.0.0.1:8000").events("x") == "ws://127.0.0.1:8000/v1/jobs/x/events"
+    assert view({"metadata": {"name": "up-b"}}, urls).phase == "Pending"
