@@ -11,9 +11,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hlsforge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("crd", help="print the TranscodeJob CustomResourceDefinition (YAML)")
-    from hlsforge_cli import transcode
+    from hlsforge_cli import transcode, upload
 
     transcode.add_parser(sub)
+    upload.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "crd":
         from hlsforge_api.crd import render_crd_yaml
@@ -22,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "transcode":
         return transcode.run(args)
+    if args.command == "upload":
+        return upload.run(args)
     parser.error(f"unknown command {args.command}")  # exits with status 2
 
 
