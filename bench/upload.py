@@ -1,0 +1,160 @@
+"""Uploader benchmark over loopback: throughput next to a plain copy, and peak RSS.
+
+For each size (default 256 MiB and 1 GiB): a valid MP4 padded to that size (a real clip plus
+a trailing ``free`` box, so ffprobe accepts it and a TranscodeJob is created), then
+1. a plain copy of the file on the same disk (read + write + fsync, as the upload does);
+2. the same file POSTed to a running uploader (``python -m hlsforge_uploader`` on 127.0.0.1,
+   the real cluster behind it), timed from the first byte sent to the 201;
+3. the uploader's peak RSS (VmHWM, reset before each upload) - the goal is < 150 MB and flat
+   with the file size.
+Prints figures; asserts nothing. Usage: ``python bench/upload.py [--sizes-mib 256 1024]``
+(the cluster must be up: ``make cluster-up``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.integration.test_uploader_harness import (  # noqa: E402
+    TOKEN,
+    free_port,
+    make_clip,
+    pad_mp4,
+    reset_peak_rss,
+    rss_kib,
+    wait_until,
+)
+
+MiB = 1024 * 1024
+
+
+def cluster_py(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "hack" / "cluster.py"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def copy_rate(src: Path, dst: Path) -> float:
+    started = time.perf_counter()
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        shutil.copyfileobj(fin, fout, MiB)
+        fout.flush()
+        os.fsync(fout.fileno())
+    elapsed = time.perf_counter() - started
+    dst.unlink()
+    return src.stat().st_size / MiB / elapsed
+
+
+def upload_rate(base: str, path: Path) -> tuple[float, int]:
+    def body() -> Iterator[bytes]:
+        with path.open("rb") as f:
+            while block := f.read(MiB):
+                yield block
+
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Length": str(path.stat().st_size)}
+    started = time.perf_counter()
+    r = httpx.post(f"{base}/v1/uploads", content=body(), headers=headers, timeout=600)
+    elapsed = time.perf_counter() - started
+    if r.status_code != 201:
+        raise SystemExit(f"upload refused: {r.status_code} {r.text}")
+    return path.stat().st_size / MiB / elapsed, r.status_code
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes-mib", type=int, nargs="+", default=[256, 1024])
+    args = parser.parse_args()
+    kubeconfig = cluster_py("kubeconfig")
+    kubectl = cluster_py("path", "kubectl")
+    namespace = f"bench-upload-{os.getpid()}"
+
+    def k(*argv: str) -> None:
+        subprocess.run(
+            [kubectl, f"--kubeconfig={kubeconfig}", *argv], check=True, capture_output=True
+        )
+
+    k("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "deploy" / "crds"))
+    k("create", "namespace", namespace)
+    work = Path(tempfile.mkdtemp(prefix="hlsforge-bench-", dir="/var/tmp"))
+    media = work / "media"
+    media.mkdir()
+    port = free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": kubeconfig,
+        "HLSFORGE_NAMESPACE": namespace,
+        "HLSFORGE_MEDIA_ROOT": str(media),
+        "HLSFORGE_TOKENS": TOKEN,
+        "HLSFORGE_PORT": str(port),
+        "HLSFORGE_LOG_LEVEL": "warning",
+        "HLSFORGE_MAX_UPLOAD_BYTES": str(64 * 1024 * MiB),
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "hlsforge_uploader"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    rows: list[tuple[int, float, float, float, float]] = []
+    try:
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until("the uploader", ready, timeout=30, every=0.2)
+        idle_mb = rss_kib(proc.pid)["VmRSS"] / 1024
+        clip = make_clip(work / "clip.mp4", seconds=2)
+        for size in args.sizes_mib:
+            src = pad_mp4(clip, work / f"src-{size}.mp4", size * MiB)
+            copy = copy_rate(src, work / "copy.bin")
+            reset_peak_rss(proc.pid)
+            rate, _ = upload_rate(base, src)
+            peak_mb = rss_kib(proc.pid)["VmHWM"] / 1024
+            rows.append((size, copy, rate, peak_mb, idle_mb))
+            src.unlink()
+            for f in (media / "uploads").glob("*"):
+                f.unlink()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        subprocess.run(
+            [
+                kubectl,
+                f"--kubeconfig={kubeconfig}",
+                "delete",
+                "namespace",
+                namespace,
+                "--wait=false",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"uploader over loopback (idle RSS {rows[0][4]:.0f} MB); goal: peak RSS < 150 MB, flat")
+    print(f"{'size':>8}  {'plain copy':>12}  {'upload':>12}  {'ratio':>6}  {'peak RSS':>9}")
+    for size, copy, rate, peak, _ in rows:
+        print(
+            f"{size:>5} MiB  {copy:>7.0f} MB/s  {rate:>7.0f} MB/s  {rate / copy:>6.2f}"
+            f"  {peak:>6.0f} MB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
