@@ -28,7 +28,8 @@ async function signIn(token) {
 function upload(file) {
   const xhr = new XMLHttpRequest();
   const key = crypto.randomUUID(); // one key per file: a retry can never create a second job
-  xhr.open("POST", "/v1/uploads");
+  const options = $("#options").value.trim();
+  xhr.open("POST", options ? `/v1/uploads?options=${encodeURIComponent(options)}` : "/v1/uploads");
   xhr.setRequestHeader("Authorization", `Bearer ${state.token}`);
   xhr.setRequestHeader("Content-Type", "application/octet-stream");
   xhr.setRequestHeader("Idempotency-Key", key);

@@ -1,0 +1,3 @@
+"""End-to-end tests reuse the integration suite's cluster fixtures."""
+
+from tests.integration.conftest import kube_cluster, namespace  # noqa: F401
