@@ -140,7 +140,11 @@ async def follow(
                             return {**job, "phase": "Failed", "message": "the job was deleted"}
                         if job.get("phase") in ("Succeeded", "Failed"):
                             return job
-        except (OSError, websockets.ConnectionClosed, websockets.InvalidStatus) as exc:
+        except websockets.ConnectionClosed as exc:
+            if exc.rcvd is not None and exc.rcvd.code == 4404:
+                return {**job, "phase": "Failed", "message": "the job no longer exists"}
+            await asyncio.sleep(1)
+        except (OSError, websockets.InvalidStatus) as exc:
             if isinstance(exc, websockets.InvalidStatus) and exc.response.status_code in (
                 401,
                 403,

@@ -112,8 +112,8 @@ def test_health_metrics_and_docs_need_no_token_everything_else_does(up: Uploader
 
 
 def test_event_streams_refuse_a_missing_or_wrong_token(up: Uploader) -> None:
-    async def attempt(**kwargs: Any) -> int | None:
-        url = up.base.replace("http", "ws") + "/v1/events"
+    async def attempt(path: str = "/v1/events", **kwargs: Any) -> int | None:
+        url = up.base.replace("http", "ws") + path
         try:
             async with websockets.connect(url, **kwargs) as ws:
                 await ws.recv()
@@ -124,6 +124,7 @@ def test_event_streams_refuse_a_missing_or_wrong_token(up: Uploader) -> None:
         return None
 
     assert asyncio.run(attempt()) == 403
+    assert asyncio.run(attempt(path="/v1/jobs/up-nope/events", additional_headers=AUTH)) == 4404
     assert (
         asyncio.run(attempt(subprotocols=[Subprotocol("hlsforge.v1"), Subprotocol("bearer.nope")]))
         == 403

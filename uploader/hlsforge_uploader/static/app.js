@@ -121,10 +121,15 @@ function connect() {
       upsert(event.job);
     }
   };
-  ws.onclose = (e) => {
+  let opened = false;
+  ws.addEventListener("open", () => { opened = true; });
+  ws.onclose = async () => {
     if (state.ws !== ws) return;
     $("#connection").textContent = "reconnecting…";
-    if (e.code === 4401) { showLogin("The token was refused."); return; }
+    if (!opened) { // a refused handshake: is it the token (rotated Secret)?
+      const res = await fetch("/v1/jobs?limit=1", { headers: { Authorization: `Bearer ${state.token}` } }).catch(() => null);
+      if (res && res.status === 401) { showLogin("The token was refused."); return; }
+    }
     setTimeout(connect, 1000); // resumes from state.rv
   };
 }

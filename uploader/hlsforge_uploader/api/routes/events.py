@@ -4,7 +4,8 @@ Messages are JSON: first ``{"type": "snapshot", "resourceVersion", "jobs": [...]
 the client reconnects with ``?resourceVersion=<last seen>`` that is still in the history, the
 changes it missed), then ``{"type": "ADDED"|"MODIFIED"|"DELETED", "resourceVersion", "job"}``.
 Auth: ``Authorization: Bearer`` or the subprotocols ``hlsforge.v1, bearer.<token>``.
-Close codes: 4401 bad token, 4404 no such job, 1013 too slow or not ready (reconnect).
+A bad token is refused before the handshake (HTTP 403). Close codes: 4404 no such job,
+1013 too slow or not ready (reconnect).
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ def _change_message(change: Change, urls: Urls) -> dict[str, Any]:
     }
 
 
+async def _accept(websocket: WebSocket) -> None:
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=WS_PROTOCOL if WS_PROTOCOL in offered else None)
+
+
 async def _serve(
     websocket: WebSocket,
     clients: Clients,
@@ -67,10 +73,11 @@ async def _serve(
         if JOB_ID_RE.match(name):
             found = await to_thread.run_sync(clients.store.get, name)
         if found is None:
+            # Accepted first, so the client sees the code (a close before accept is a 403).
+            await _accept(websocket)
             await websocket.close(code=4404, reason=f"no job {name!r}")
             return
-    offered = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol=WS_PROTOCOL if WS_PROTOCOL in offered else None)
+    await _accept(websocket)
     base = str(websocket.base_url).replace("ws://", "http://", 1).replace("wss://", "https://", 1)
     urls = urls_for(base, settings)
     sub, missed = broadcaster.subscribe(name, resume)

@@ -214,15 +214,15 @@ async def _create(
             opts = query_options
             if reader is not None and "options" in reader.fields:
                 opts = parse_options(reader.fields["options"])
-            return await _complete(receiver, settings, clients, urls, opts, hashed, existing)
+            answer = await _complete(receiver, settings, clients, urls, opts, hashed, existing)
         except ClientDisconnect:
             await receiver.abort()
             raise BadRequest("the client disconnected before the upload ended") from None
         except BaseException:
             await receiver.abort()
             raise
-        finally:
-            clients.metrics.upload_duration.observe(time.monotonic() - started)
+        clients.metrics.upload_duration.observe(time.monotonic() - started)
+        return answer
     finally:
         if hashed is not None:
             inflight.discard(hashed)
