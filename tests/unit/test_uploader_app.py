@@ -1,0 +1,84 @@
+"""The app as configured: CORS from settings, the token sources, the OpenAPI surface.
+
+In-process without the lifespan (no Kubernetes): only what answers before a route needs the
+shared clients - CORS preflights, OpenAPI, the token check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from hlsforge_uploader.api.deps import check_token
+from hlsforge_uploader.app import create_app
+from hlsforge_uploader.errors import Unauthorized
+from hlsforge_uploader.settings import UploaderSettings
+
+
+def settings(tmp_path: Path, **kwargs: object) -> UploaderSettings:
+    return UploaderSettings.model_validate({"static_dir": tmp_path, "tokens": "t1", **kwargs})
+
+
+def request(app: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Response:
+    """One request through httpx's ASGI transport (no server; the lifespan does not run)."""
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+    return asyncio.run(go())
+
+
+def preflight(app: FastAPI, origin: str) -> dict[str, str]:
+    r = request(
+        app,
+        "OPTIONS",
+        "/v1/jobs",
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+    )
+    return {k.lower(): v for k, v in r.headers.items()} | {"status": str(r.status_code)}
+
+
+def test_cors_allows_only_the_configured_origins(tmp_path: Path) -> None:
+    app = create_app(settings(tmp_path, cors_origins="https://player.example, https://b.example"))
+    ok = preflight(app, "https://player.example")
+    assert ok["status"] == "200"
+    assert ok["access-control-allow-origin"] == "https://player.example"
+    assert (
+        "Range" in ok["access-control-allow-headers"]
+        or "range" in ok["access-control-allow-headers"].lower()
+    )
+    assert preflight(app, "https://evil.example")["status"] == "400"
+
+
+def test_no_cors_headers_unless_configured(tmp_path: Path) -> None:
+    app = create_app(settings(tmp_path))
+    assert "access-control-allow-origin" not in preflight(app, "https://player.example")
+
+
+def test_openapi_documents_every_resource(tmp_path: Path) -> None:
+    spec = request(create_app(settings(tmp_path)), "GET", "/openapi.json").json()
+    paths = spec["paths"]
+    for path in ("/v1/uploads", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/hls/{path}"):
+        assert path in paths, path
+    body = paths["/v1/uploads"]["post"]["requestBody"]["content"]
+    assert {"application/octet-stream", "multipart/form-data"} <= set(body)
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_tokens_come_from_env_and_a_rotating_secret_file(tmp_path: Path) -> None:
+    secret = tmp_path / "tokens"
+    secret.write_text("from-secret\n\n")
+    s = settings(tmp_path, tokens="a,b", token_file=secret)
+    assert check_token("from-secret", s) == "from-secret"
+    assert check_token("b", s) == "b"
+    secret.write_text("rotated\n")
+    assert check_token("rotated", s) == "rotated"
+    for bad in ("from-secret", "", None, "a,b"):
+        with pytest.raises(Unauthorized):
+            check_token(bad, s)
