@@ -20,14 +20,8 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import REPO, KubeCluster
-from tests.integration.harness import IMAGE, MEDIA_PVC, MediaVolume, OperatorProcess
-from tests.integration.test_uploader_harness import (
-    ARTIFACTS,
-    TOKEN,
-    Uploader,
-    free_port,
-    make_clip,
-)
+from tests.integration.test_uploader_harness import ARTIFACTS, TOKEN, Uploader, make_clip
+from tests.integration.test_uploader_pipeline import start_stack
 
 pytestmark = pytest.mark.cluster
 
@@ -48,38 +42,8 @@ def stack(kube_cluster: KubeCluster) -> Iterator[Uploader]:
     missing = [str(p) for p in (CHROMIUM, PLAYWRIGHT_CORE, HLS_BUNDLE) if not p.exists()]
     if missing or shutil.which("node") is None:
         pytest.fail(f"run `make uploader-deps web` first; missing: {missing or ['node']}")
-    kube_cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "deploy" / "crds")
-    )
-    kube_cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    kube_cluster.build_image(IMAGE, REPO, dockerfile=REPO / "transcoder-image" / "Dockerfile")
-    namespace = kube_cluster.create_namespace("e2e")
-    kube_cluster.kubectl(
-        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
-    )
-    media = MediaVolume.create(kube_cluster, namespace)
-    operator = OperatorProcess(
-        env={
-            "KUBECONFIG": str(kube_cluster.kubeconfig),
-            "HLSFORGE_NAMESPACE": namespace,
-            "HLSFORGE_MEDIA_ROOT": str(media.root),
-            "HLSFORGE_MEDIA_PVC": MEDIA_PVC,
-            "HLSFORGE_TRANSCODER_IMAGE": IMAGE,
-            "HLSFORGE_IMAGE_PULL_POLICY": "Never",
-            "HLSFORGE_DEFAULT_CPU_REQUEST": "100m",
-            "HLSFORGE_DEFAULT_MEMORY_REQUEST": "128Mi",
-            "HLSFORGE_SCRATCH_SIZE_LIMIT": "1Gi",
-            "HLSFORGE_DEFAULT_EPHEMERAL_STORAGE_LIMIT": "2Gi",
-            "HLSFORGE_METRICS_ADDRESS": "127.0.0.1",
-            "HLSFORGE_METRICS_PORT": str(free_port()),
-        },
-        log_path=ARTIFACTS / f"operator-{namespace}.log",
-    ).start()
-    uploader = Uploader(
-        kube_cluster, namespace, media.root, ARTIFACTS / f"uploader-{namespace}.log"
-    )
+    uploader, operator, media = start_stack(kube_cluster, "e2e")
     try:
-        uploader.start()
         yield uploader
     finally:
         uploader.stop()

@@ -1,0 +1,138 @@
+"""The happy path for real: upload -> operator -> transcoder pod -> HLS served by the uploader.
+
+The uploader, the operator and ``hlsforge upload --wait`` run as processes; the transcode
+runs in a pod of the transcoder image; the media volume is a ReadWriteMany claim on a host
+directory that the uploader and the operator also see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import REPO, KubeCluster
+from tests.integration.harness import IMAGE, MEDIA_PVC, MediaVolume, OperatorProcess
+from tests.integration.test_uploader_harness import (
+    ARTIFACTS,
+    TOKEN,
+    Uploader,
+    free_port,
+    make_clip,
+)
+
+pytestmark = pytest.mark.cluster
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def start_stack(cluster: KubeCluster, prefix: str) -> tuple[Uploader, OperatorProcess, MediaVolume]:
+    """CRD, transcoder image, a restricted namespace with its media claim, operator, uploader.
+    The caller stops the processes and removes the volume."""
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "deploy" / "crds")
+    )
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    cluster.build_image(IMAGE, REPO, dockerfile=REPO / "transcoder-image" / "Dockerfile")
+    namespace = cluster.create_namespace(prefix)
+    cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    media = MediaVolume.create(cluster, namespace)
+    operator = OperatorProcess(
+        env={
+            "KUBECONFIG": str(cluster.kubeconfig),
+            "HLSFORGE_NAMESPACE": namespace,
+            "HLSFORGE_MEDIA_ROOT": str(media.root),
+            "HLSFORGE_MEDIA_PVC": MEDIA_PVC,
+            "HLSFORGE_TRANSCODER_IMAGE": IMAGE,
+            "HLSFORGE_IMAGE_PULL_POLICY": "Never",
+            "HLSFORGE_DEFAULT_CPU_REQUEST": "100m",
+            "HLSFORGE_DEFAULT_MEMORY_REQUEST": "128Mi",
+            "HLSFORGE_SCRATCH_SIZE_LIMIT": "1Gi",
+            "HLSFORGE_DEFAULT_EPHEMERAL_STORAGE_LIMIT": "2Gi",
+            "HLSFORGE_METRICS_ADDRESS": "127.0.0.1",
+            "HLSFORGE_METRICS_PORT": str(free_port()),
+        },
+        log_path=ARTIFACTS / f"operator-{namespace}.log",
+    ).start()
+    uploader = Uploader(cluster, namespace, media.root, ARTIFACTS / f"uploader-{namespace}.log")
+    try:
+        uploader.start()
+    except BaseException:
+        operator.stop()
+        media.remove(cluster)
+        raise
+    return uploader, operator, media
+
+
+@pytest.fixture(scope="module")
+def stack(kube_cluster: KubeCluster) -> Iterator[Uploader]:
+    uploader, operator, media = start_stack(kube_cluster, "uplpipe")
+    try:
+        yield uploader
+    finally:
+        uploader.stop()
+        operator.stop()
+        media.remove(kube_cluster)
+
+
+def test_upload_transcode_and_play_through_the_uploader(stack: Uploader, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "pipe.mp4", seconds=6, size="640x360")
+    options = {
+        "renditions": [
+            {"name": "360p", "height": 360, "videoBitrateKbps": 700},
+            {"name": "180p", "height": 180, "videoBitrateKbps": 250},
+        ],
+        "segmentDuration": 2,
+    }
+    argv = [sys.executable, "-m", "hlsforge_cli.main", "upload", str(clip), "--wait", "--json"]
+    done = subprocess.run(
+        [*argv, "--options", json.dumps(options), "--timeout", "300"],
+        env={**os.environ, "HLSFORGE_URL": stack.base, "HLSFORGE_TOKEN": TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=360,
+        check=False,
+    )
+    events: list[dict[str, Any]] = [json.loads(x) for x in done.stdout.splitlines() if x]
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{stack.log_tail()}"
+    assert events[-1]["event"] == "done"
+    running = [e for e in events if e["event"] == "status" and e["phase"] == "Running"]
+    assert running, "no Running status was streamed"
+    job_id = events[0]["id"]
+
+    with httpx.Client(headers=AUTH, timeout=30) as http:
+        job = http.get(f"{stack.base}/v1/jobs/{job_id}").json()
+        assert job["phase"] == "Succeeded" and job["sourceDeleted"] is True
+        assert [r["name"] for r in job["renditions"]] == ["360p", "180p"]
+        master = http.get(events[-1]["playbackUrl"])
+        assert master.status_code == 200
+        assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
+        variants = [ln for ln in master.text.splitlines() if ln and not ln.startswith("#")]
+        assert sorted(variants) == ["180p/index.m3u8", "360p/index.m3u8"]
+        hls = f"{stack.base}/v1/jobs/{job_id}/hls"
+        playlist = http.get(f"{hls}/{variants[0]}").text
+        segments = [ln for ln in playlist.splitlines() if ln and not ln.startswith("#")]
+        assert len(segments) >= 3
+        segment = http.get(f"{hls}/{variants[0].split('/')[0]}/{segments[0]}")
+        assert segment.headers["content-type"] == "video/mp2t"
+        assert "immutable" in segment.headers["cache-control"]
+    seg_file = tmp_path / "seg.ts"
+    seg_file.write_bytes(segment.content)
+    probed = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(seg_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    kinds = sorted(s["codec_type"] for s in json.loads(probed.stdout)["streams"])
+    assert kinds == ["audio", "video"]
+    assert not list((stack.media_root / "uploads").glob(f"{job_id}*"))
