@@ -1,0 +1,169 @@
+"""One upload in flight, from the first body byte to its TranscodeJob: the imperative shell
+around ``ingest`` (the pure rules). Every failure path removes what was written.
+
+The body arrives as an async iterator of chunks (``request.stream()``), raw or through the
+streaming multipart reader; batches go to storage in a worker thread; ffprobe checks the
+complete file with the engine's rules; then the upload is committed under its generated
+name (never replacing anything) and its job created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from anyio import to_thread
+from pydantic import ValidationError
+
+from hlsforge_transcoder.errors import InvalidInput, TranscodeError
+from hlsforge_transcoder.limits import DEFAULT_LIMITS
+from hlsforge_transcoder.probe import run_probe, validate
+from hlsforge_uploader import idempotency as idem
+from hlsforge_uploader.api.deps import Clients
+from hlsforge_uploader.errors import (
+    IdempotencyConflict,
+    InvalidMedia,
+    InvalidOptions,
+    StorageFailed,
+    UpstreamFailed,
+)
+from hlsforge_uploader.ingest import Ingest
+from hlsforge_uploader.jobs import build_job
+from hlsforge_uploader.k8s import JobExists, JobRejected, KubeError
+from hlsforge_uploader.models import UploadOptions
+from hlsforge_uploader.multipart import MultipartReader
+from hlsforge_uploader.settings import UploaderSettings
+from hlsforge_uploader.storage import AlreadyCommitted, StorageError, UploadSink
+
+Obj = dict[str, Any]
+
+
+class Receiver:
+    """One upload in flight: owns its sink, so every failure path removes the partial file."""
+
+    def __init__(
+        self, clients: Clients, settings: UploaderSettings, upload_id: str, store: bool, keyed: bool
+    ) -> None:
+        self.clients = clients
+        self.upload_id = upload_id
+        self.store = store
+        self.ingest = Ingest(settings.max_upload_bytes, settings.write_buffer_bytes, digest=keyed)
+        self.sink: UploadSink | None = None
+
+    async def take(self, data: bytes) -> None:
+        await self._write(self.ingest.feed(data))
+
+    async def finish(self) -> None:
+        await self._write(self.ingest.finish())
+
+    async def _write(self, batches: list[bytes]) -> None:
+        if not self.store or not self.ingest.ready_to_store:
+            return
+        if self.sink is None:
+            extension = self.ingest.extension
+            self.sink = await to_thread.run_sync(
+                self.clients.storage.begin_upload, self.upload_id, extension
+            )
+        for batch in batches:
+            await to_thread.run_sync(self.sink.write, batch)
+
+    async def abort(self) -> None:
+        if self.sink is not None:
+            await to_thread.run_sync(self.sink.abort)
+
+
+async def receive(
+    body: AsyncIterator[bytes], receiver: Receiver, reader: MultipartReader | None
+) -> None:
+    """Consume the whole body; raises the first ``ApiError`` a rule raises (413, 422, 400)."""
+    metrics = receiver.clients.metrics
+    async for chunk in body:
+        metrics.upload_bytes.inc(len(chunk))
+        if reader is None:
+            await receiver.take(chunk)
+        else:
+            for part in reader.feed(chunk):
+                await receiver.take(part)
+    if reader is not None:
+        reader.finish()
+    await receiver.finish()
+
+
+def probe(sink: UploadSink, container: str) -> None:
+    """ffprobe + the engine's rules (blocking: run it in a thread)."""
+    try:
+        validate(run_probe(sink.local_path, DEFAULT_LIMITS), DEFAULT_LIMITS, container)
+    except InvalidInput as exc:
+        raise InvalidMedia(exc.reason, exc.message) from None
+    except TranscodeError as exc:
+        raise StorageFailed(f"cannot probe the upload: {exc.message}") from None
+
+
+async def get_job(clients: Clients, name: str) -> dict[str, Any] | None:
+    try:
+        return await to_thread.run_sync(clients.store.get, name)
+    except KubeError as exc:
+        raise UpstreamFailed(str(exc)) from None
+
+
+async def complete(
+    receiver: Receiver,
+    settings: UploaderSettings,
+    clients: Clients,
+    opts: UploadOptions,
+    hashed: str | None,
+    existing: dict[str, Any] | None,
+) -> tuple[Obj, bool]:
+    """Replay (same key and request), or probe, commit and create the job.
+    Returns the TranscodeJob and whether it is a replay."""
+    request_fp: str | None = None
+    if hashed is not None:
+        request_fp = idem.fingerprint(receiver.ingest.digest(), opts.model_dump(mode="json"))
+    if existing is not None:
+        assert hashed is not None and request_fp is not None
+        idem.check_replay(existing["metadata"].get("annotations"), hashed, request_fp)
+        clients.metrics.uploads.labels("replayed").inc()
+        return existing, True
+
+    sink = receiver.sink
+    assert sink is not None and receiver.ingest.sniffed is not None
+    await to_thread.run_sync(probe, sink, receiver.ingest.sniffed.container)
+    upload_id = receiver.upload_id
+    try:
+        location = await to_thread.run_sync(sink.commit)
+    except AlreadyCommitted:
+        return await raced(clients, upload_id, hashed, request_fp)
+    except StorageError as exc:
+        raise StorageFailed(str(exc)) from None
+
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    if hashed is not None and request_fp is not None:
+        labels[idem.LABEL_KEY] = idem.label_value(hashed)
+        annotations[idem.ANNOTATION_KEY] = hashed
+        annotations[idem.ANNOTATION_FINGERPRINT] = request_fp
+    output = f"{settings.output_dir.strip('/')}/{upload_id}"
+    try:
+        manifest = build_job(upload_id, location, output, opts, labels, annotations)
+        created = await to_thread.run_sync(clients.store.create, manifest)
+    except (ValidationError, JobRejected, JobExists, KubeError) as exc:
+        await to_thread.run_sync(clients.storage.delete, location)
+        if isinstance(exc, JobExists):
+            return await raced(clients, upload_id, hashed, request_fp)
+        if isinstance(exc, KubeError):
+            raise UpstreamFailed(str(exc)) from None
+        raise InvalidOptions(str(exc)) from None
+    clients.metrics.uploads.labels("created").inc()
+    return created, False
+
+
+async def raced(
+    clients: Clients, upload_id: str, hashed: str | None, request_fp: str | None
+) -> tuple[Obj, bool]:
+    """Another replica committed this keyed upload first: a replay if it is the same request."""
+    found = await get_job(clients, upload_id)
+    if found is None or hashed is None or request_fp is None:
+        raise IdempotencyConflict("a request with this Idempotency-Key is still in progress")
+    idem.check_replay(found["metadata"].get("annotations"), hashed, request_fp)
+    clients.metrics.uploads.labels("replayed").inc()
+    return found, True
