@@ -18,8 +18,9 @@ $(UPLOADER_VENDOR)/hls.min.js: $(UPLOADER_WEB)/node_modules/.package-lock.json
 web: $(UPLOADER_VENDOR)/hls.min.js ## Install the dashboard's npm deps (npm ci) and bundle hls.js
 
 .PHONY: uploader-deps
-uploader-deps: ## Install Debian's chromium for the browser test (idempotent)
+uploader-deps: ## Install Debian's chromium (browser test) and, if absent, node + npm (idempotent)
 	@missing=""; for p in $(UPLOADER_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
