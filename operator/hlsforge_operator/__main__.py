@@ -42,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         namespaces=[settings.namespace] if settings.namespace else (),
         standalone=args.standalone,
         priority=priority,
-        peering_name=PEERING_NAME,
+        # Naming the peering makes it mandatory in kopf, which pauses a standalone operator
+        # forever (no peering resource is watched): name it only when peering is wanted.
+        peering_name=None if args.standalone else PEERING_NAME,
         liveness_endpoint=args.liveness or None,
     )
     return 0
