@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             emit({"event": "error", "exit_code": 8, "reason": "Interrupted", "message": "^C"})
             return int(ExitCode.KILLED)
-        emit(done_event(result.dest, result.manifest, result.committed))
+        emit(done_event(result))
         return int(ExitCode.OK)
 
     progress = Progress(
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]: nothing was committed")
         return int(ExitCode.KILLED)
-    event = done_event(result.dest, result.manifest, result.committed)
+    event = done_event(result)
     out.print(_summary(event))
     if not result.committed:
         out.print("[yellow]a verified output was already there; it was left untouched[/]")

@@ -28,7 +28,7 @@ from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_transcoder.errors import Killed, TranscodeError, UsageError
 from hlsforge_transcoder.manifest import outputs
 from hlsforge_transcoder.progress import encode_line
-from hlsforge_transcoder.run import transcode
+from hlsforge_transcoder.run import Result, transcode
 
 
 def emit(event: dict[str, Any]) -> None:
@@ -64,13 +64,14 @@ def write_termination_log(event: dict[str, Any], path: Path = TERMINATION_LOG) -
         path.write_text(encode_line(event)[:4096])
 
 
-def done_event(dest: Path, manifest: dict[str, Any], committed: bool) -> dict[str, Any]:
+def done_event(result: Result) -> dict[str, Any]:
     return {
         "event": "done",
         "exit_code": 0,
-        "committed": committed,
-        "outputs": outputs(manifest, str(dest)).to_wire(),
-        "notes": manifest.get("notes", []),
+        "committed": result.committed,
+        "outputs": outputs(result.manifest, str(result.dest)).to_wire(),
+        "notes": result.manifest.get("notes", []),
+        "timings": result.timings,
     }
 
 
@@ -91,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         emit(event)
         write_termination_log(event)
         return int(exc.exit_code)
-    emit(done_event(result.dest, result.manifest, result.committed))
+    emit(done_event(result))
     return int(ExitCode.OK)
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,9 @@ class Result:
     manifest: dict[str, Any]
     committed: bool
     """False when a verified output was already there (an earlier or concurrent attempt)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds: ``inspect`` (sniff/probe/plan), ``encode`` (ffmpeg), ``finalize``
+    (describe, manifest, verify, fsync, commit), ``total``. Empty if nothing was encoded."""
 
 
 def _ignore(_event: dict[str, Any]) -> None:
@@ -295,9 +298,9 @@ def _expected_bytes(plan: Plan, limits: Limits) -> int:
     return int(kbps * 125 * plan.duration * limits.output_bytes_factor) + (64 << 20)
 
 
-def _encode_into(
+def _encode(
     tmp: Path, src: Path, probe: ProbeResult, plan: Plan, limits: Limits, emit: Emit
-) -> dict[str, Any]:
+) -> None:
     args = build_args(
         plan, src_url=input_url(src), demuxer=probe.demuxer, out_dir=str(tmp), limits=limits
     )
@@ -309,11 +312,17 @@ def _encode_into(
         out_dir=tmp,
         max_bytes=_expected_bytes(plan, limits),
     )
-    if out_time < plan.duration - max(plan.segment_duration, 1.0):
+    # ffmpeg ended cleanly but well before the duration the container claims: the file was cut.
+    tolerance = min(plan.segment_duration, max(1.0, 0.02 * plan.duration))
+    if out_time < plan.duration - tolerance:
         raise InvalidInput(
             "SourceTruncated",
             f"the source ends at {out_time:.1f} s but claims {plan.duration:.1f} s",
         )
+
+
+def _finalize(tmp: Path, probe: ProbeResult, plan: Plan, limits: Limits) -> None:
+    """Write the sprite cues, the master playlist and the manifest from what ffmpeg wrote."""
     if plan.sprite is not None:
         (tmp / SPRITE_VTT).write_text(sprite_vtt(plan.sprite, plan.duration, SPRITE), "utf-8")
     facts = describe(tmp, plan, limits)
@@ -321,7 +330,6 @@ def _encode_into(
     (tmp / MASTER).write_text(master, encoding="utf-8")
     manifest = build_manifest(plan, probe, facts, hash_tree(tmp), engine_version=__version__)
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return manifest
 
 
 def transcode(
@@ -335,6 +343,8 @@ def transcode(
     """Transcode ``src`` into a verified HLS output at ``dest``. Idempotent; raises
     ``TranscodeError`` subclasses (each with its exit code) on failure.
     """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
     src, dest = src.absolute(), dest.absolute()
     existing = _existing_output(dest)
     if existing is not None:
@@ -357,9 +367,12 @@ def transcode(
         tmp = Path(tempfile.mkdtemp(prefix=f"{dest.name}.tmp-", dir=dest.parent))
     except OSError as exc:
         raise StorageError("TempDirFailed", f"cannot create a work directory: {exc}") from None
+    timings["inspect"] = time.perf_counter() - started
     try:
         try:
-            _encode_into(tmp, src, probe, plan, limits, emit)
+            _encode(tmp, src, probe, plan, limits, emit)
+            timings["encode"] = time.perf_counter() - started - timings["inspect"]
+            _finalize(tmp, probe, plan, limits)
             manifest = verify_dir(tmp, source_duration=plan.duration)
             tmp.chmod(0o755)
             _fsync_tree(tmp)
@@ -368,7 +381,10 @@ def transcode(
         committed = commit(tmp, dest)
         if not committed:
             manifest = verify_dir(dest)
-        return Result(dest, manifest, committed)
+        timings["total"] = time.perf_counter() - started
+        timings["finalize"] = timings["total"] - timings["encode"] - timings["inspect"]
+        rounded = {k: round(v, 3) for k, v in timings.items()}
+        return Result(dest, manifest, committed, rounded)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
