@@ -9,6 +9,7 @@ from hlsforge_transcoder.hls import (
     aac_codec,
     avc_codec,
     bandwidths,
+    codec_from_init,
     hevc_codec,
     parse_master,
     parse_media_playlist,
@@ -108,3 +109,13 @@ def test_sprite_vtt_cues_cover_the_duration() -> None:
     assert "00:00:10.000 --> 00:00:20.000\nsprite.jpg#xywh=160,0,160,90" in text
     assert "00:00:20.000 --> 00:00:25.000\nsprite.jpg#xywh=0,90,160,90" in text
     assert text.count("-->") == 3
+
+
+def test_codec_from_init_reads_avcc_and_hvcc_bytes() -> None:
+    avcc = b"\x00\x00\x00\x2aavcC\x01\x4d\x40\x1f\xff\xe1"
+    assert codec_from_init(b"....moov....stsd" + avcc) == "avc1.4d401f"
+    # hvcC: version, profile_space/tier/profile_idc (Main), compat flags (bit 1,2), constraint
+    # flags 0x90 then zeros, level 93 (3.1)
+    hvcc = b"hvcC\x01\x01\x60\x00\x00\x00\x90\x00\x00\x00\x00\x00\x5d"
+    assert codec_from_init(b"....stsd" + hvcc) == "hvc1.1.6.L93.90"
+    assert codec_from_init(b"no boxes here") is None
