@@ -8,7 +8,8 @@
     python3 hack/cluster.py status         # exit 0 when up and healthy
     python3 hack/cluster.py kubeconfig     # prints the admin kubeconfig path
     python3 hack/cluster.py path kubectl   # prints the path of a cached binary
-    python3 hack/cluster.py image-build TAG CONTEXT [-f Dockerfile]   # docker build + load
+    python3 hack/cluster.py image-build TAG CONTEXT [-f Dockerfile] [--network host]
+                            [--build-arg K=V]...   # docker build + load into containerd
     python3 hack/cluster.py image-load TAG            # docker image -> containerd k8s.io
     python3 hack/cluster.py image-import ARCHIVE      # docker-save/OCI tar -> containerd
 
@@ -59,6 +60,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ib.add_argument("tag")
     ib.add_argument("context", type=Path)
     ib.add_argument("-f", "--file", type=Path, default=None)
+    ib.add_argument("--network", default="none", choices=["none", "host"])
+    ib.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
     sub.add_parser("image-load").add_argument("tag")
     sub.add_parser("image-import").add_argument("archive", type=Path)
     return ap.parse_args(argv)
@@ -85,7 +88,8 @@ def main(argv: list[str]) -> int:
         build.ensure_helm(s)
         return 0
     if args.cmd == "image-build":
-        images.build_and_load(s, args.tag, args.context, args.file)
+        build_args = dict(arg.split("=", 1) for arg in args.build_arg)
+        images.build_and_load(s, args.tag, args.context, args.file, args.network, build_args)
         return 0
     if args.cmd == "image-load":
         images.load_from_docker(s, args.tag)

@@ -155,10 +155,23 @@ def ensure_docker_base(s: Settings) -> None:
             raise RuntimeError(f"docker load failed: {loaded.stderr.decode()}")
 
 
-def build_and_load(s: Settings, tag: str, context: Path, dockerfile: Path | None = None) -> None:
-    """docker build, then docker save | ctr import into k8s.io (for imagePullPolicy Never)."""
+def build_and_load(
+    s: Settings,
+    tag: str,
+    context: Path,
+    dockerfile: Path | None = None,
+    network: str = "none",
+    build_args: dict[str, str] | None = None,
+) -> None:
+    """docker build, then docker save | ctr import into k8s.io (for imagePullPolicy Never).
+
+    Builds are offline (``network="none"``) unless a Dockerfile needs a package registry
+    (apt); ``network="host"`` then reaches it the way this machine does.
+    """
     ensure_docker_base(s)
-    argv = ["build", "--network=none", "--tag", tag]
+    argv = ["build", f"--network={network}", "--tag", tag]
+    for key, value in sorted((build_args or {}).items()):
+        argv += ["--build-arg", f"{key}={value}"]
     if dockerfile is not None:
         argv += ["--file", str(dockerfile)]
     built = docker(s, *argv, str(context), capture_output=True)

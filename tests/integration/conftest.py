@@ -96,9 +96,19 @@ class KubeCluster:
             time.sleep(0.5)
         return name
 
-    def build_image(self, tag: str, context: Path, dockerfile: Path | None = None) -> None:
+    def build_image(
+        self,
+        tag: str,
+        context: Path,
+        dockerfile: Path | None = None,
+        network: str = "none",
+        build_args: dict[str, str] | None = None,
+    ) -> None:
         """docker build in the cluster's dockerd, then import into containerd's k8s.io."""
         extra = ["--file", str(dockerfile)] if dockerfile is not None else []
+        extra += ["--network", network]
+        for key, value in (build_args or {}).items():
+            extra += ["--build-arg", f"{key}={value}"]
         done = run_cluster_py("image-build", tag, str(context), *extra, timeout=1800)
         if done.returncode != 0:
             pytest.fail(f"image build {tag} failed:\n{done.stderr[-4000:]}", pytrace=False)
