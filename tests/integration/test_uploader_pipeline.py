@@ -19,7 +19,13 @@ import httpx
 import pytest
 
 from tests.integration.conftest import REPO, KubeCluster
-from tests.integration.harness import IMAGE, MEDIA_PVC, MediaVolume, OperatorProcess
+from tests.integration.harness import (
+    IMAGE,
+    MEDIA_PVC,
+    MediaVolume,
+    OperatorProcess,
+    build_transcoder_image,
+)
 from tests.integration.test_uploader_harness import (
     ARTIFACTS,
     TOKEN,
@@ -39,7 +45,7 @@ def start_stack(cluster: KubeCluster, prefix: str) -> tuple[Uploader, OperatorPr
         "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "deploy" / "crds")
     )
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    cluster.build_image(IMAGE, REPO, dockerfile=REPO / "transcoder-image" / "Dockerfile")
+    build_transcoder_image(cluster)
     namespace = cluster.create_namespace(prefix)
     cluster.kubectl(
         "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
