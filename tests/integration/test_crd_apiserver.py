@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import ValidationError
-from tests.integration.conftest import KubeCluster
 
 from hlsforge_api.v1alpha1 import TranscodeJob
+from tests.integration.conftest import KubeCluster
 
 pytestmark = pytest.mark.cluster
 
@@ -62,7 +62,7 @@ def model_accepts(body: dict[str, Any]) -> bool:
     return True
 
 
-REFUSED = {
+REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "dot-dot": ({"source": "uploads/../etc/passwd"}, "must not contain '..'"),
     "dot-dot-s3": ({"source": "s3://media/../x.mp4"}, "must not contain '..'"),
     "absolute": ({"source": "/etc/passwd"}, "spec.source"),
