@@ -1,7 +1,8 @@
 """The local Kubernetes cluster (hack/cluster.py) as a session-scoped pytest fixture.
 
 One cluster start per test session: if a cluster is already up (`make cluster-up`), it is
-reused and left running; otherwise the fixture brings one up and takes it down at the end.
+reused and left running; otherwise the fixture brings one up and takes it down at the end
+(unless another test session registered in <state>/sessions/ still uses it).
 A test that cannot get a cluster FAILS with the reason and the component logs' tails; it is
 never skipped.
 """
@@ -132,10 +133,28 @@ def _up() -> bool:
     return True
 
 
+def _register_session(state: Path) -> Path:
+    """Mark this test session as a user of the cluster (<state>/sessions/<pid>)."""
+    sessions = state / "sessions"
+    sessions.mkdir(parents=True, exist_ok=True)
+    mine = sessions / str(os.getpid())
+    mine.write_text(f"{os.getpid()}\n")
+    return mine
+
+
+def _other_live_sessions(mine: Path) -> list[int]:
+    others = []
+    for entry in mine.parent.glob("*"):
+        if entry != mine and entry.name.isdigit() and Path(f"/proc/{entry.name}").exists():
+            others.append(int(entry.name))
+    return others
+
+
 @pytest.fixture(scope="session")
 def kube_cluster() -> Iterator[KubeCluster]:
     started = _up()
     kubeconfig = Path(run_cluster_py("kubeconfig").stdout.strip())
+    session = _register_session(kubeconfig.parent)
     kubectl = Path(run_cluster_py("path", "kubectl").stdout.strip())
     helm = Path(run_cluster_py("path", "helm").stdout.strip())
     cluster = KubeCluster(
@@ -144,7 +163,9 @@ def kube_cluster() -> Iterator[KubeCluster]:
     yield cluster
     for ns in cluster.namespaces:
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
-    if started:
+    session.unlink(missing_ok=True)
+    # Stop what this session started, unless another test session is still using it.
+    if started and not _other_live_sessions(session):
         run_cluster_py("down")
 
 
