@@ -53,6 +53,14 @@ def test_end_block_is_100_and_overshoot_is_clamped() -> None:
     assert events[-1].done and events[-1].percent == 100.0 and events[-1].eta == 0.0
 
 
+def test_end_of_a_source_that_stopped_early_is_not_100() -> None:
+    parser = ProgressParser(duration=10.0)
+    (_first, last) = feed(parser, block("2000000") + block("2500000", end=True))
+    assert last.done and last.percent == 25.0
+    near = feed(ProgressParser(duration=10.0), block("9300000", end=True))
+    assert near[-1].percent == 100.0  # within one second of the end: the whole source was read
+
+
 def test_garbage_lines_are_ignored() -> None:
     parser = ProgressParser(duration=5.0)
     assert feed(parser, ["\n", "no equals sign\n", "frame=1\n"]) == []

@@ -1,8 +1,10 @@
 """Turn ffmpeg's ``-progress`` key=value blocks into progress events. Pure.
 
 Nothing is invented: ``percent`` is ``out_time`` over the probed duration, ``eta`` is the
-remaining media time over the measured ``speed``. The final block (``progress=end``) means ffmpeg
-has consumed the whole input, so it reports 100.
+remaining media time over the measured ``speed``. The final block (``progress=end``) reports 100
+when ffmpeg got to the end of the source (``out_time`` within ``end_tolerance`` of the probed
+duration: the last frame starts one frame before the end, and audio and video rarely end
+together); a source that ends early keeps its real percentage.
 """
 
 from __future__ import annotations
@@ -53,8 +55,11 @@ class ProgressParser:
     ``percent`` and ``out_time`` never go backwards, even if a block reports less.
     """
 
-    def __init__(self, duration: float) -> None:
+    def __init__(self, duration: float, end_tolerance: float | None = None) -> None:
         self._duration = duration
+        self._end_tolerance = (
+            end_tolerance if end_tolerance is not None else max(1.0, 0.02 * duration)
+        )
         self._block: dict[str, str] = {}
         self._out_time = 0.0
 
@@ -70,7 +75,9 @@ class ProgressParser:
         if micros is not None and micros > 0:
             self._out_time = max(self._out_time, micros / 1_000_000)
         done = value.strip() == "end"
-        percent = 100.0 if done else min(100.0, 100 * self._out_time / self._duration)
+        percent = min(100.0, 100 * self._out_time / self._duration)
+        if done and self._out_time >= self._duration - self._end_tolerance:
+            percent = 100.0
         speed = _number(block.get("speed"))
         eta: float | None = None
         if done:
