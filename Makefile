@@ -35,9 +35,13 @@ $(VENV)/.installed: pyproject.toml
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the virtualenv with the package in editable mode
 
+CRD_FILE := transcodejobs.hlsforge.io.yaml
+CHART_CRDS := deploy/helm/hlsforge/crds
+
 .PHONY: generate
-generate: venv ## Regenerate the CRD from the pydantic models
-	$(PYTHON) -m hlsforge_cli.main crd > deploy/crds/transcodejobs.hlsforge.io.yaml
+generate: venv ## Regenerate the CRD (deploy/crds and the chart's copy) from the pydantic models
+	$(PYTHON) -m hlsforge_cli.main crd > deploy/crds/$(CRD_FILE)
+	@if [ -d $(CHART_CRDS) ]; then cp deploy/crds/$(CRD_FILE) deploy/crds/kopf-peering.yaml $(CHART_CRDS)/; fi
 
 .PHONY: wheels
 wheels: venv ## The package and its runtime dependencies as wheels in build/wheels (for images)
