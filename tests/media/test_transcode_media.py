@@ -276,6 +276,40 @@ def test_killed_run_leaves_nothing(clips: Clips, tmp_path: Path, how: str) -> No
     assert not out.exists() and leftovers(out) == []
 
 
+def test_engine_killed_outright_takes_ffmpeg_along_and_a_later_run_recovers(
+    clips: Clips, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    settings = {"video": {"preset": "medium"}, "thumbnails": {"poster": False}}
+    proc, _ = _start_and_wait_for_progress(
+        engine_argv(clips("long_360p.mkv"), out, settings, tmp_path)
+    )
+    (ffmpeg,) = _children(proc.pid)
+    # A stopped (or hung) ffmpeg would never notice its closed stdout: only the parent-death
+    # signal can end it once the engine is gone.
+    os.kill(ffmpeg, signal.SIGSTOP)
+    proc.kill()  # like an OOM kill of the whole engine: no clean-up possible
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    try:
+        while Path(f"/proc/{ffmpeg}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{ffmpeg}").exists(), "ffmpeg outlived the engine"
+    finally:
+        if Path(f"/proc/{ffmpeg}").exists():
+            os.kill(ffmpeg, signal.SIGKILL)
+    assert not out.exists()
+    (stale,) = leftovers(out)
+    past = time.time() - 2 * 3600
+    for path in (tmp_path / stale).rglob("*"):
+        os.utime(path, (past, past))
+    os.utime(tmp_path / stale, (past, past))
+    again = cli(clips("odd_318x178.mp4"), out)
+    assert again.returncode == 0 and again.last("done")["committed"] is True
+    assert leftovers(out) == []
+    verify_dir(out)
+
+
 def test_stalled_ffmpeg_is_killed_by_the_watchdog(clips: Clips, tmp_path: Path) -> None:
     out = tmp_path / "out"
     errors: list[BaseException] = []

@@ -36,6 +36,8 @@ class Limits:
     probe_timeout_s: float = 30.0
     stall_timeout_s: float = 60.0
     """No ``out_time`` advance for this long kills ffmpeg (exit STALLED)."""
+    stale_attempt_age_s: float = 3600.0
+    """Work directories of earlier attempts untouched for this long are removed."""
     threads: int = 0
     """ffmpeg ``-threads``; 0 lets ffmpeg pick from the CPU count (the pod's CPU limit bounds)."""
     output_bytes_factor: float = 4.0

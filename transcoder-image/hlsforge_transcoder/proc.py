@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
+
+_PR_SET_PDEATHSIG = 1
+_prctl: Callable[..., int] | None
+try:  # resolved once here: nothing may be loaded between fork and exec
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # pragma: no cover - not Linux
+    _prctl = None
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: SIGKILL the child if the engine dies, even by SIGKILL (Linux).
+
+    The children run in their own session (so a terminal's ^C reaches only the engine, which
+    then cleans up); without this an engine killed outright would leave ffmpeg running.
+    """
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,7 @@ def run_bounded(argv: list[str], timeout_s: float) -> Completed:
         text=True,
         errors="replace",
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     try:
         out, err = proc.communicate(timeout=timeout_s)

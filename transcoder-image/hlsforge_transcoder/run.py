@@ -54,7 +54,7 @@ from hlsforge_transcoder.probe import (
     run_probe,
     validate,
 )
-from hlsforge_transcoder.proc import ToolTimeoutError, kill_group, run_bounded
+from hlsforge_transcoder.proc import ToolTimeoutError, die_with_parent, kill_group, run_bounded
 from hlsforge_transcoder.progress import ProgressParser
 from hlsforge_transcoder.sniff import SNIFF_BYTES, sniff
 from hlsforge_transcoder.thumbnails import sprite_vtt
@@ -109,6 +109,34 @@ def _read_head(src: Path) -> bytes:
         raise StorageError("SourceMissing", f"{src} is a directory") from None
     except OSError as exc:
         raise StorageError("SourceUnreadable", f"cannot read {src}: {exc}") from None
+
+
+def _newest_mtime(root: Path) -> float:
+    newest = root.stat().st_mtime
+    for directory, _dirs, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(OSError):
+                newest = max(newest, (Path(directory) / name).stat().st_mtime)
+    return newest
+
+
+def sweep_stale_attempts(dest: Path, max_age_s: float, now: float | None = None) -> list[Path]:
+    """Remove ``DEST.tmp-*`` work directories nothing has written to for ``max_age_s``.
+
+    Only an attempt killed outright (SIGKILL, OOM, node loss) leaves one behind; a live attempt
+    writes segments every few seconds and its watchdog kills a stalled ffmpeg within
+    ``stall_timeout_s``, so an old one is certainly dead. Never touches ``dest`` itself.
+    """
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    for candidate in dest.parent.glob(f"{dest.name}.tmp-*"):
+        try:
+            if candidate.is_dir() and now - _newest_mtime(candidate) > max_age_s:
+                shutil.rmtree(candidate)
+                removed.append(candidate)
+        except OSError:
+            continue
+    return removed
 
 
 def inspect(src: Path, settings: EncodingSettings, limits: Limits) -> tuple[ProbeResult, Plan]:
@@ -175,6 +203,7 @@ def run_ffmpeg(
             text=True,
             errors="replace",
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     except OSError as exc:
         raise EncodeFailed("FfmpegMissing", f"cannot run ffmpeg: {exc}") from None
@@ -349,6 +378,7 @@ def transcode(
     existing = _existing_output(dest)
     if existing is not None:
         return Result(dest, existing, committed=False)
+    sweep_stale_attempts(dest, limits.stale_attempt_age_s)
     probe, plan = inspect(src, settings, limits)
     emit({"event": "probed", "source": probe.summary()})
     emit(

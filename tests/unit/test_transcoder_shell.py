@@ -1,0 +1,80 @@
+"""Pure-ish parts of the shells: stale attempt sweeping (tmp_path only) and CLI settings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hlsforge_cli.transcode import add_parser, settings_from_args
+from hlsforge_transcoder.run import sweep_stale_attempts
+
+
+def test_sweep_removes_only_old_work_dirs(tmp_path: Path) -> None:
+    dest = tmp_path / "video"
+    dest.mkdir()
+    (dest / "master.m3u8").write_text("#EXTM3U\n")
+    old = tmp_path / "video.tmp-dead"
+    (old / "720p").mkdir(parents=True)
+    (old / "720p" / "seg_00000.ts").write_bytes(b"x")
+    live = tmp_path / "video.tmp-live"
+    live.mkdir()
+    (live / "seg.ts").write_bytes(b"y")
+    other = tmp_path / "other.tmp-dead"
+    other.mkdir()
+    past = time.time() - 7200
+    for path in (old, old / "720p", old / "720p" / "seg_00000.ts", other):
+        os.utime(path, (past, past))
+    # a dir whose own mtime is old but which holds a fresh file is alive
+    os.utime(live, (past, past))
+    assert sweep_stale_attempts(dest, 3600) == [old]
+    assert not old.exists() and live.exists() and other.exists()
+    assert (dest / "master.m3u8").exists()
+    assert sweep_stale_attempts(dest, 3600) == []
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["transcode", "in.mp4", "out", *argv])
+
+
+def test_cli_options_become_encoding_settings() -> None:
+    settings = settings_from_args(
+        parse(
+            *("--segment-duration", "6", "--segment-format", "fmp4", "--codec", "h265"),
+            *("--rendition", "720p:720:2800", "--rendition", "low:360:700"),
+            *("--no-audio", "--no-copy", "--no-poster", "--sprite", "--preset", "fast"),
+        )
+    )
+    assert settings.segment_duration == 6 and settings.segment_format.value == "fmp4"
+    assert settings.video.codec.value == "h265" and settings.video.preset == "fast"
+    assert not settings.video.allow_copy and settings.audio.codec == "none"
+    assert not settings.thumbnails.poster and settings.thumbnails.sprite is not None
+    assert settings.renditions is not None
+    assert [(r.name, r.height, r.video_bitrate_kbps) for r in settings.renditions] == [
+        ("720p", 720, 2800),
+        ("low", 360, 700),
+    ]
+    defaults = settings_from_args(parse())
+    assert defaults.renditions is None and defaults.video.allow_copy
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--rendition", "720p"), "NAME:HEIGHT:KBPS"),
+        (("--rendition", "720p:721:2800"), "multiple of 2"),
+        (("--codec", "h265"), "fmp4"),
+        (("--segment-duration", "0"), "segmentDuration"),
+        (("--preset", "warp"), "preset"),
+    ],
+)
+def test_cli_refuses_bad_options_with_a_readable_message(
+    argv: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        settings_from_args(parse(*argv))
