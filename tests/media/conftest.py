@@ -87,6 +87,13 @@ RECIPES: dict[str, Callable[[Path, Callable[[str], Path]], object]] = {
     "whole.mkv": lambda p, _c: _make(p, *_video("320x240", 6), *_audio(6), *X264, *AAC),
     "truncated.mkv": lambda p, c: _truncate(c("whole.mkv"), p, 0.1),
     "truncated.mp4": lambda p, c: _truncate(c("odd_318x178.mp4"), p, 0.5),
+    "huge_8192x64.mkv": lambda p, _c: _make(p, *_video("8192x64", 1, rate=10), *X264),
+    "tiny_8x8.mkv": lambda p, _c: _make(p, *_video("8x8", 1, rate=10), "-c:v", "ffv1"),
+    # starts like MP4 (sniff accepts it) but is a playlist: the mov demuxer must refuse it
+    "polyglot.mp4": lambda p, _c: p.write_bytes(
+        b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\n"
+        b"#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+    ),
     "zero.mp4": lambda p, _c: p.write_bytes(b""),
     "notes.mp4": lambda p, _c: p.write_text("this is not a video, just some text\n" * 40),
     "local.m3u8": lambda p, c: p.write_text(

@@ -180,6 +180,9 @@ def test_awkward_sources(
         ("audio_only.m4a", "NoVideoStream"),
         ("truncated.mp4", "ProbeFailed"),
         ("truncated.mkv", "SourceTruncated"),
+        ("huge_8192x64.mkv", "DimensionsTooLarge"),
+        ("tiny_8x8.mkv", "DimensionsTooSmall"),
+        ("polyglot.mp4", "ProbeFailed"),
     ],
 )
 def test_refused_inputs(clips: Clips, tmp_path: Path, clip: str, reason: str) -> None:

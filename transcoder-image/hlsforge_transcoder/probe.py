@@ -223,8 +223,9 @@ def validate(probe: ProbeResult, limits: Limits, sniffed: str | None = None) -> 
     ):
         raise InvalidInput(
             "DimensionsTooLarge",
-            f"{video.width}x{video.height} exceeds the limit of {limits.max_pixels} pixels "
-            f"or {limits.max_width}x{limits.max_height}",
+            f"{video.width}x{video.height} is larger than allowed (at most "
+            f"{max(limits.max_width, limits.max_height)} pixels on a side and "
+            f"{limits.max_pixels} pixels per frame)",
         )
     if shortest < limits.min_side:
         raise InvalidInput(
