@@ -139,6 +139,25 @@ def test_copy_path_fmp4(clips: Clips, tmp_path: Path) -> None:
     assert_progress(run)
 
 
+def test_hevc_fmp4_explicit_ladder(clips: Clips, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = cli(
+        clips("fits_360p.mp4"),
+        out,
+        *("--codec", "h265", "--segment-format", "fmp4", "--segment-duration", "2"),
+        *("--preset", "ultrafast", "--rendition", "a:360:600", "--rendition", "b:240:300"),
+        *("--rendition", "up:720:2000"),
+    )
+    assert run.returncode == 0, run.events[-1:]
+    manifest = check_output(out, tmp_path, source_duration=6.0)
+    assert [(r["name"], r["width"], r["height"]) for r in manifest["renditions"]] == [
+        ("a", 640, 360),
+        ("b", 426, 240),
+    ]
+    assert all(r["codecs"].startswith("hvc1.1.6.L") for r in manifest["renditions"])
+    assert any("up" in note and "upscale" in note for note in manifest["notes"])
+
+
 def test_copy_refused_when_asked(clips: Clips, tmp_path: Path) -> None:
     run = cli(clips("fits_360p.mp4"), tmp_path / "out", "--no-copy", "--no-poster")
     assert run.returncode == 0
