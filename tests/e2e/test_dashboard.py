@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import REPO, KubeCluster
-from tests.integration.test_uploader_harness import ARTIFACTS, TOKEN, Uploader, make_clip
+from tests.integration.test_uploader_harness import (
+    ARTIFACTS,
+    TOKEN,
+    Uploader,
+    make_clip,
+    wait_until,
+)
 from tests.integration.test_uploader_pipeline import start_stack
 
 pytestmark = pytest.mark.cluster
@@ -94,6 +100,9 @@ def test_upload_watch_and_play_in_the_browser(stack: Uploader, tmp_path: Path) -
     assert not [m for m in seen["console"] if "hls" in m.lower()], seen["console"]
     assert screenshot.stat().st_size > 10_000
 
-    job = stack.cluster.get_json("tj", seen["jobId"], "-n", stack.namespace)
-    assert job["status"]["phase"] == "Succeeded"
-    assert job["status"]["sourceDeleted"] is True
+    def status() -> dict[str, Any] | None:
+        job = stack.cluster.get_json("tj", seen["jobId"], "-n", stack.namespace)
+        found: dict[str, Any] = job["status"]
+        return found if found.get("sourceDeleted") else None
+
+    assert wait_until("the source to be deleted", status, timeout=30)["phase"] == "Succeeded"

@@ -32,6 +32,7 @@ from tests.integration.test_uploader_harness import (
     Uploader,
     free_port,
     make_clip,
+    wait_until,
 )
 
 pytestmark = pytest.mark.cluster
@@ -115,8 +116,13 @@ def test_upload_transcode_and_play_through_the_uploader(stack: Uploader, tmp_pat
     job_id = events[0]["id"]
 
     with httpx.Client(headers=AUTH, timeout=30) as http:
-        job = http.get(f"{stack.base}/v1/jobs/{job_id}").json()
-        assert job["phase"] == "Succeeded" and job["sourceDeleted"] is True
+        # The operator persists Succeeded first and deletes the source after (never before).
+        job = wait_until(
+            "the source to be deleted",
+            lambda: (j := http.get(f"{stack.base}/v1/jobs/{job_id}").json())["sourceDeleted"] and j,
+            timeout=30,
+        )
+        assert job["phase"] == "Succeeded"
         assert [r["name"] for r in job["renditions"]] == ["360p", "180p"]
         master = http.get(events[-1]["playbackUrl"])
         assert master.status_code == 200
