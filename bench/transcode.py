@@ -27,11 +27,12 @@ from pathlib import Path
 
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_transcoder.ffmpeg_args import build_args
-from hlsforge_transcoder.limits import DEFAULT_LIMITS
+from hlsforge_transcoder.limits import runtime_limits
 from hlsforge_transcoder.probe import input_url
 from hlsforge_transcoder.run import inspect
 
 DURATION = 30
+LIMITS = runtime_limits()  # exactly what hlsforge transcode uses
 
 
 def make_clip(path: Path, seconds: int) -> None:
@@ -82,7 +83,7 @@ def main() -> int:
         settings = EncodingSettings.model_validate(
             {"video": {"allowCopy": False}, "thumbnails": {"poster": False}}
         )
-        probe, plan = inspect(src, settings, DEFAULT_LIMITS)
+        probe, plan = inspect(src, settings, LIMITS)
         print("ladder: " + ", ".join(r.resolution for r in plan.renditions))
         cli = [sys.executable, "-m", "hlsforge_cli.main", "transcode", str(src)]
         runs: dict[str, list[float]] = {"bare": [], "hlsforge": [], "copy": []}
@@ -95,7 +96,7 @@ def main() -> int:
                 src_url=input_url(src),
                 demuxer=probe.demuxer,
                 out_dir=str(bare_dir),
-                limits=DEFAULT_LIMITS,
+                limits=LIMITS,
             )
             at = argv.index("-progress")
             argv = argv[:at] + argv[at + 2 :]

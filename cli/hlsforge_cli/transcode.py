@@ -21,6 +21,7 @@ from hlsforge_api.exitcodes import ExitCode
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_transcoder.__main__ import done_event
 from hlsforge_transcoder.errors import TranscodeError
+from hlsforge_transcoder.limits import runtime_limits
 from hlsforge_transcoder.progress import encode_line
 from hlsforge_transcoder.run import transcode
 
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
         try:
-            result = transcode(args.src, args.outdir, settings, emit=emit)
+            result = transcode(args.src, args.outdir, settings, limits=runtime_limits(), emit=emit)
         except TranscodeError as exc:
             emit(exc.to_event())
             return int(exc.exit_code)
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with progress:
-            result = transcode(args.src, args.outdir, settings, emit=show)
+            result = transcode(args.src, args.outdir, settings, limits=runtime_limits(), emit=show)
     except TranscodeError as exc:
         err.print(f"[red]{exc.exit_code.reason}[/] ({exc.reason}): {exc.message}")
         return int(exc.exit_code)

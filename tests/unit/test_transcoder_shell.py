@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hlsforge_cli.transcode import add_parser, settings_from_args
+from hlsforge_transcoder.limits import Limits, available_cpus, parse_cpu_max, runtime_limits
 from hlsforge_transcoder.run import sweep_stale_attempts
 
 
@@ -78,3 +79,22 @@ def test_cli_refuses_bad_options_with_a_readable_message(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         settings_from_args(parse(*argv))
+
+
+@pytest.mark.parametrize(
+    ("text", "cpus"),
+    [("200000 100000\n", 2.0), ("150000 100000", 1.5), ("max 100000\n", None), ("junk", None)],
+)
+def test_parse_cpu_max(text: str, cpus: float | None) -> None:
+    assert parse_cpu_max(text) == cpus
+
+
+def test_available_cpus_is_capped_by_the_cgroup_limit(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("50000 100000\n")
+    assert available_cpus(cpu_max) == 1
+    cpu_max.write_text("max 100000\n")
+    assert available_cpus(cpu_max) == len(os.sched_getaffinity(0))
+    assert available_cpus(tmp_path / "absent") == len(os.sched_getaffinity(0))
+    assert runtime_limits().threads >= 1
+    assert runtime_limits(Limits(threads=7)).threads == 7

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from hlsforge_api.exitcodes import ExitCode
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_transcoder.errors import Killed, TranscodeError, UsageError
+from hlsforge_transcoder.limits import runtime_limits
 from hlsforge_transcoder.manifest import outputs
 from hlsforge_transcoder.progress import encode_line
 from hlsforge_transcoder.run import Result, transcode
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         settings = load_settings(args.settings, args.settings_json)
-        result = transcode(args.src, args.dest, settings, emit=emit)
+        result = transcode(args.src, args.dest, settings, limits=runtime_limits(), emit=emit)
     except TranscodeError as exc:
         event = exc.to_event()
         emit(event)

@@ -7,7 +7,10 @@ names as ffmpeg matches them (``mov`` covers mp4/m4a/3gp, ``matroska`` covers we
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 ALLOWED_DEMUXERS: tuple[str, ...] = ("mov", "matroska", "webm", "mpegts", "avi", "flv")
 """Real audio/video containers. Never ``hls``, ``concat``, ``image2``, ``*_pipe`` or ``tty``."""
@@ -39,7 +42,8 @@ class Limits:
     stale_attempt_age_s: float = 3600.0
     """Work directories of earlier attempts untouched for this long are removed."""
     threads: int = 0
-    """ffmpeg ``-threads``; 0 lets ffmpeg pick from the CPU count (the pod's CPU limit bounds)."""
+    """ffmpeg ``-threads`` for the decoder and every encoder; 0 lets ffmpeg pick from the
+    machine's CPU count. ``runtime_limits`` sets it from the CPUs this process may really use."""
     output_bytes_factor: float = 4.0
     """The output may not exceed this many times the size the ladder's peak bitrates predict."""
 
@@ -49,3 +53,38 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def parse_cpu_max(text: str) -> float | None:
+    """CPUs allowed by cgroup v2 ``cpu.max``: ``200000 100000`` -> 2.0, ``max 100000`` -> None."""
+    quota, _, period = text.strip().partition(" ")
+    try:
+        cpus = int(quota) / int(period or "100000")
+    except (ValueError, ZeroDivisionError):
+        return None
+    return cpus if cpus > 0 else None
+
+
+def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPUs this process may use: its affinity mask, capped by the cgroup's CPU limit.
+
+    ffmpeg and x264 size their thread pools from the machine's CPU count, which in a pod with a
+    CPU limit on a large node means dozens of threads per encoder, throttling and memory waste.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = cpus or 1
+    try:
+        quota = parse_cpu_max(cpu_max.read_text())
+    except OSError:
+        quota = None
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota)))
+    return count
+
+
+def runtime_limits(base: Limits = DEFAULT_LIMITS) -> Limits:
+    """``base`` with ``threads`` set from ``available_cpus`` (what the engine runs with)."""
+    return replace(base, threads=base.threads or available_cpus())
