@@ -98,3 +98,12 @@ def test_available_cpus_is_capped_by_the_cgroup_limit(tmp_path: Path) -> None:
     assert available_cpus(tmp_path / "absent") == len(os.sched_getaffinity(0))
     assert runtime_limits().threads >= 1
     assert runtime_limits(Limits(threads=7)).threads == 7
+
+
+def test_sweep_handles_names_with_glob_characters(tmp_path: Path) -> None:
+    dest = tmp_path / "clip[1]*"
+    dead = tmp_path / "clip[1]*.tmp-x"
+    dead.mkdir()
+    past = time.time() - 7200
+    os.utime(dead, (past, past))
+    assert sweep_stale_attempts(dest, 3600) == [dead]

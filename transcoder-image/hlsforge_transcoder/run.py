@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import shutil
@@ -129,7 +130,7 @@ def sweep_stale_attempts(dest: Path, max_age_s: float, now: float | None = None)
     """
     now = time.time() if now is None else now
     removed: list[Path] = []
-    for candidate in dest.parent.glob(f"{dest.name}.tmp-*"):
+    for candidate in dest.parent.glob(f"{glob.escape(dest.name)}.tmp-*"):
         try:
             if candidate.is_dir() and now - _newest_mtime(candidate) > max_age_s:
                 shutil.rmtree(candidate)
