@@ -2,7 +2,7 @@
 """A single-node Kubernetes cluster on this machine, bound to 127.0.0.1 (see docs/cluster.md).
 
     python3 hack/cluster.py deps           # apt-get install what is missing (idempotent)
-    python3 hack/cluster.py build          # pinned binaries + helm into the cache (go build)
+    python3 hack/cluster.py build          # pinned binaries, helm, CoreDNS into the cache
     python3 hack/cluster.py up             # idempotent; waits for node Ready + default SA
     python3 hack/cluster.py down           # stops exactly what `up` started, removes state
     python3 hack/cluster.py status         # exit 0 when up and healthy
@@ -86,6 +86,7 @@ def main(argv: list[str]) -> int:
     if args.cmd == "build":
         build.ensure_binaries(s)
         build.ensure_helm(s)
+        build.ensure_coredns(s)
         return 0
     if args.cmd == "image-build":
         build_args = dict(arg.split("=", 1) for arg in args.build_arg)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .settings import HELM_VERSION, K8S_COMMANDS, K8S_VERSION, Settings
+from .settings import COREDNS_VERSION, HELM_VERSION, K8S_COMMANDS, K8S_VERSION, Settings
 
 
 def go_binary() -> str:
@@ -74,9 +74,8 @@ def ensure_binaries(s: Settings) -> dict[str, float]:
     return timings
 
 
-def ensure_helm(s: Settings) -> float | None:
-    """helm has no replace lines in its go.mod, so `go install module@version` pins it."""
-    out = s.binary("helm")
+def _go_install(name: str, package: str, version: str, out: Path, ldflags: str) -> float | None:
+    """`go install module@version` pins modules that have no replace lines (helm, CoreDNS)."""
     if out.exists():
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -84,15 +83,24 @@ def ensure_helm(s: Settings) -> float | None:
     env["GOBIN"] = str(out.parent)
     env.pop("GOFLAGS", None)
     began = time.monotonic()
-    print(f"building helm {HELM_VERSION} ...", file=sys.stderr, flush=True)
-    ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"
+    print(f"building {name} {version} ...", file=sys.stderr, flush=True)
     subprocess.run(
         ["nice", "-n", "10", go_binary(), "install", "-trimpath", "-ldflags", ldflags,
-         f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"],
+         f"{package}@{version}"],
         env=env,
         check=True,
         cwd="/",
     )  # fmt: skip
     took = time.monotonic() - began
-    print(f"built helm in {took:.0f}s", file=sys.stderr, flush=True)
+    print(f"built {name} in {took:.0f}s", file=sys.stderr, flush=True)
     return took
+
+
+def ensure_helm(s: Settings) -> float | None:
+    ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"
+    return _go_install("helm", "helm.sh/helm/v3/cmd/helm", HELM_VERSION, s.binary("helm"), ldflags)
+
+
+def ensure_coredns(s: Settings) -> float | None:
+    out = s.binary("coredns")
+    return _go_install("coredns", "github.com/coredns/coredns", COREDNS_VERSION, out, "-s -w")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import images, pki, render
-from .build import ensure_binaries, ensure_helm
+from .build import ensure_binaries, ensure_coredns, ensure_helm
 from .procs import (
     ClusterError,
     Proc,
@@ -63,7 +63,7 @@ APT_PACKAGES = (
 # Start order; `down` stops in reverse (with the pod clean-up in between).
 CONTROL_PLANE = ("etcd", "kube-apiserver", "apiserver-forward", "kube-controller-manager",
                  "kube-scheduler")  # fmt: skip
-NODE = ("containerd", "kubelet", "kube-proxy")
+NODE = ("containerd", "coredns", "kubelet", "kube-proxy")
 OPTIONAL = ("dockerd",)
 ALL = CONTROL_PLANE + NODE + OPTIONAL
 
@@ -86,9 +86,16 @@ class Cluster:
     def log(self, name: str) -> Path:
         return self.s.logs / f"{name}.log"
 
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         argv = [str(self.s.binary("kubectl")), f"--kubeconfig={self.s.admin_kubeconfig}", *args]
-        return subprocess.run(argv, capture_output=True, text=True, check=check, env=self.env())
+        done = subprocess.run(
+            argv, input=input_text, capture_output=True, text=True, check=False, env=self.env()
+        )
+        if check and done.returncode != 0:
+            raise ClusterError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+        return done
 
     def admin_ctx(self) -> ssl.SSLContext:
         p = self.s.pki
@@ -158,6 +165,7 @@ class Cluster:
         (s.config / "cni" / "10-hlsforge.conflist").write_text(render.cni_conflist(s))
         (s.config / "kubelet.json").write_text(render.kubelet_config(s))
         (s.config / "kube-proxy.json").write_text(render.kube_proxy_config(s))
+        (s.config / "Corefile").write_text(render.corefile(s))
 
     def prepare_host(self) -> None:
         """The pod bridge carries NODE_IP before the kubelet binds to it."""
@@ -198,6 +206,9 @@ class Cluster:
         s = self.s
         self.start("containerd", render.containerd_args(s), self.containerd_ready, 60)
         images.ensure_node_images(s)
+        self.kubectl("apply", "-f", "-", input_text=json.dumps(render.COREDNS_RBAC))
+        ready = f"http://127.0.0.1:{s.ports.coredns_ready}/ready"
+        self.start("coredns", render.coredns_args(s), lambda: http_ok(ready), 60)
         kl = f"http://127.0.0.1:{s.ports.kubelet_healthz}/healthz"
         self.start("kubelet", render.kubelet_args(s), lambda: http_ok(kl), 120)
         kp = f"http://127.0.0.1:{s.ports.kube_proxy_healthz}/healthz"
@@ -227,9 +238,10 @@ class Cluster:
         began = time.monotonic()
         self.check_tools()
         built = ensure_binaries(self.s)
-        helm = ensure_helm(self.s)
-        if helm is not None:
-            built["helm"] = helm
+        for name, ensure in (("helm", ensure_helm), ("coredns", ensure_coredns)):
+            took = ensure(self.s)
+            if took is not None:
+                built[name] = took
         if built:
             say("build seconds: " + ", ".join(f"{k}={v:.0f}" for k, v in built.items()))
         if self.stale():
@@ -330,7 +342,7 @@ class Cluster:
         s = self.s
         self.stop_named("dockerd", "kube-controller-manager", "kube-scheduler")
         self.drain_pods()
-        self.stop_named("kubelet", "kube-proxy")
+        self.stop_named("kubelet", "kube-proxy", "coredns")
         netns = self.kill_containers()
         self.stop_named("containerd")
         for shim in pids_with_arg(str(s.containerd_sock), "containerd-shim-runc-v2"):

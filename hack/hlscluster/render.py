@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .settings import (
     BRIDGE_NAME,
     CLUSTER_DOMAIN,
+    DNS_IP,
     NODE_IP,
     NODE_NAME,
     PAUSE_IMAGE,
@@ -79,6 +80,7 @@ CERTS: tuple[CertSpec, ...] = (
     CertSpec("scheduler", "system:kube-scheduler"),
     CertSpec("kube-proxy", "system:kube-proxy", "system:node-proxier"),
     CertSpec("kubelet", f"system:node:{NODE_NAME}", "system:nodes"),
+    CertSpec("coredns", "system:hlsforge:coredns"),
     CertSpec(
         "kubelet-serving",
         NODE_NAME,
@@ -89,7 +91,7 @@ CERTS: tuple[CertSpec, ...] = (
     ),
 )
 
-KUBECONFIG_USERS = ("admin", "controller-manager", "scheduler", "kube-proxy", "kubelet")
+KUBECONFIG_USERS = ("admin", "controller-manager", "scheduler", "kube-proxy", "kubelet", "coredns")
 
 
 def _b64(data: bytes) -> str:
@@ -203,6 +205,7 @@ def kubelet_config(s: Settings) -> str:
         "failCgroupV1": False,
         "failSwapOn": False,
         "clusterDomain": CLUSTER_DOMAIN,
+        "clusterDNS": [DNS_IP],
         "podCIDR": POD_CIDR,
         "resolvConf": "/etc/resolv.conf",
         "registerNode": True,
@@ -382,3 +385,73 @@ def path_env(s: Settings, base: str) -> str:
 
 def server_url(s: Settings) -> str:
     return f"https://127.0.0.1:{s.ports.apiserver}"
+
+
+def corefile(s: Settings) -> str:
+    """Cluster names only: nothing is forwarded off this machine (other names: NXDOMAIN)."""
+    kc = s.kubeconfig("coredns")
+    return f"""{CLUSTER_DOMAIN}:53 in-addr.arpa:53 ip6.arpa:53 {{
+    bind {DNS_IP}
+    errors
+    ready 127.0.0.1:{s.ports.coredns_ready}
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {kc} hlsforge
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    cache 5
+}}
+.:53 {{
+    bind {DNS_IP}
+    errors
+    template ANY ANY {{
+        rcode NXDOMAIN
+    }}
+}}
+"""
+
+
+COREDNS_RBAC = {
+    "apiVersion": "v1",
+    "kind": "List",
+    "items": [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "hlsforge:coredns"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "hlsforge:coredns"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "hlsforge:coredns",
+            },
+            "subjects": [
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "User",
+                    "name": "system:hlsforge:coredns",
+                }
+            ],
+        },
+    ],
+}
+
+
+def coredns_args(s: Settings) -> list[str]:
+    return [str(s.binary("coredns")), "-conf", str(s.config / "Corefile")]

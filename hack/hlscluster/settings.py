@@ -9,6 +9,7 @@ from pathlib import Path
 K8S_VERSION = "v1.33.13"
 ETCD_VERSION = "v3.5.21"  # the version k8s.io/kubernetes v1.33.13 itself requires
 HELM_VERSION = "v3.18.6"
+COREDNS_VERSION = "v1.12.1"
 DEBIAN_SUITE = "bookworm"
 
 NODE_NAME = "hlsforge-node"
@@ -18,6 +19,7 @@ NODE_NAME = "hlsforge-node"
 BRIDGE_NAME = "hlsforge0"
 POD_CIDR = "10.244.0.0/24"
 NODE_IP = "10.244.0.1"
+DNS_IP = NODE_IP  # CoreDNS runs on the node, not as a pod (there is no image to pull)
 SERVICE_CIDR = "10.96.0.0/12"
 SERVICE_IP = "10.96.0.1"  # first address of SERVICE_CIDR: the `kubernetes` service
 CLUSTER_DOMAIN = "cluster.local"
@@ -48,6 +50,7 @@ class Ports:
     kubelet_healthz: int = 20248
     kube_proxy_healthz: int = 20256
     kube_proxy_metrics: int = 20249
+    coredns_ready: int = 20181
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ class Settings:
     @property
     def helm_bin(self) -> Path:
         return self.cache / "helm" / HELM_VERSION / "bin"
+
+    @property
+    def coredns_bin(self) -> Path:
+        return self.cache / "coredns" / COREDNS_VERSION / "bin"
 
     @property
     def images_cache(self) -> Path:
@@ -133,6 +140,8 @@ class Settings:
             return self.etcd_bin / "etcd"
         if name == "helm":
             return self.helm_bin / "helm"
+        if name == "coredns":
+            return self.coredns_bin / "coredns"
         if name == "pause":
             return self.k8s_bin / "pause"
         return self.k8s_bin / name

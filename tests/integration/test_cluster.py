@@ -2,7 +2,8 @@
 
 Node Ready; a Job with a locally built image completes; a failing Job is retried per
 backoffLimit and ends Failed; the garbage collector deletes an owned Job; pods reach the API
-service; the TranscodeJob CRD installs and `kubectl get tj` shows its printer columns.
+service and resolve service names; the TranscodeJob CRD installs and `kubectl get tj`
+shows its printer columns.
 """
 
 from __future__ import annotations
@@ -145,6 +146,16 @@ def test_pod_reaches_the_api_service(kube_cluster: KubeCluster, namespace: str) 
     kube_cluster.apply(job, namespace)
     wait_job(kube_cluster, namespace, "api", "complete", 120)
     assert kube_cluster.kubectl("logs", "-n", namespace, "job/api").stdout.strip() == "connected"
+
+
+def test_pod_resolves_service_names(kube_cluster: KubeCluster, namespace: str) -> None:
+    """CoreDNS on the node answers cluster names; the kubelet points pods at it."""
+    script = "getent hosts kubernetes.default && getent hosts kubernetes.default.svc.cluster.local"
+    job = job_manifest("dns", BASE_IMAGE, ["timeout", "20", "sh", "-c", script])
+    kube_cluster.apply(job, namespace)
+    wait_job(kube_cluster, namespace, "dns", "complete", 120)
+    lines = kube_cluster.kubectl("logs", "-n", namespace, "job/dns").stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["10.96.0.1", "10.96.0.1"], lines
 
 
 def test_transcodejob_crd_and_example(kube_cluster: KubeCluster, namespace: str) -> None:
