@@ -1,0 +1,345 @@
+"""The chart rendered by `helm template` (no cluster): one assertion group per conditional."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helm.chart import (
+    CHART,
+    CI_VALUES,
+    REPO,
+    Doc,
+    env_of,
+    find,
+    helm,
+    named,
+    one,
+    pod_specs,
+    render,
+    render_error,
+)
+
+S3 = {
+    "storage.mode": "s3",
+    "storage.s3.bucket": "media-bucket",
+    "storage.s3.region": "eu-west-1",
+    "storage.s3.roleArn": "arn:aws:iam::123456789012:role/hlsforge",
+}
+
+
+def rules_of(docs: list[Doc]) -> list[tuple[str, dict[str, list[str]]]]:
+    return [
+        (d["metadata"]["name"], r)
+        for d in docs
+        if d["kind"] in ("Role", "ClusterRole")
+        for r in d["rules"]
+    ]
+
+
+def test_lint_is_clean_in_strict_mode() -> None:
+    for values in [[], *(["--values", str(f)] for f in CI_VALUES)]:
+        done = helm("lint", "--strict", str(CHART), *values)
+        assert "0 chart(s) failed" in done.stdout, done.stdout
+        assert "[WARNING]" not in done.stdout and "[ERROR]" not in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda p: p.name)
+def test_every_ci_value_set_renders(values_file: Path) -> None:
+    assert find(render(files=[values_file]), "Deployment")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"operator.replicas": "two"}, "at '/operator/replicas': got string, want integer"),
+        ({"storage.mode": "nfs"}, "at '/storage/mode': value must be one of 'pvc', 's3'"),
+        ({"storage.typo": "1"}, "additional properties 'typo' not allowed"),
+        ({"storage.mode": "s3"}, "at '/storage/s3/bucket'"),
+        ({"images.platform.pullPolicy": "Sometimes"}, "at '/images/platform/pullPolicy'"),
+        ({"operator.replicas": "0"}, "at '/operator/replicas': minimum"),
+        ({"storage.s3.roleArn": "not-an-arn"}, "at '/storage/s3/roleArn'"),
+    ],
+)
+def test_a_bad_value_fails_with_a_schema_error_naming_it(
+    values: dict[str, str], message: str
+) -> None:
+    err = render_error(values)
+    assert "values don't meet the specifications of the schema" in err, err
+    assert message in err, err
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard() -> None:
+    for name, spec in pod_specs(render()):
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, name
+        assert pod["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert not spec.get("hostNetwork") and not spec.get("hostPID"), name
+        assert all("hostPath" not in v for v in spec.get("volumes", [])), name
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, (name, c["name"])
+            assert sc["capabilities"]["drop"] == ["ALL"], (name, c["name"])
+            assert sc["readOnlyRootFilesystem"] is True, (name, c["name"])
+            assert "limits" in c["resources"] and "requests" in c["resources"], (name, c["name"])
+
+
+def test_operator_runs_two_peering_replicas_and_is_wired_to_the_transcoder() -> None:
+    docs = render({"images.transcoder.tag": "v9"})
+    op = one(docs, "Deployment", "operator")
+    assert op["spec"]["replicas"] == 2
+    container = op["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python3", "-m", "hlsforge_operator"]
+    assert "--standalone" not in container["args"]
+    env = env_of(op)
+    assert env["HLSFORGE_TRANSCODER_IMAGE"] == "hlsforge/transcoder:v9"
+    assert env["HLSFORGE_TRANSCODER_SERVICE_ACCOUNT"] == "hf-hlsforge-transcoder"
+    assert env["HLSFORGE_MEDIA_PVC"] == "hf-hlsforge-media"
+    assert env["HLSFORGE_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    peering = one(docs, "KopfPeering")
+    assert peering["metadata"] == {**peering["metadata"], "name": "hlsforge", "namespace": "media"}
+
+
+def test_transcoder_service_account_has_no_token_and_no_rbac() -> None:
+    docs = render()
+    sa = one(docs, "ServiceAccount", "transcoder")
+    assert sa["automountServiceAccountToken"] is False
+    subjects = [s["name"] for d in docs if d["kind"].endswith("Binding") for s in d["subjects"]]
+    assert subjects and "hf-hlsforge-transcoder" not in subjects
+
+
+def test_namespaced_rbac_is_least_privilege() -> None:
+    docs = render()
+    assert not find(docs, "ClusterKopfPeering")
+    # Namespaced data access only through Roles; the one ClusterRole reads CRD metadata.
+    cluster_roles = find(docs, "ClusterRole")
+    assert [r for cr in cluster_roles for r in cr["rules"]] == [
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "verbs": ["list", "watch"],
+        }
+    ]
+    for name, rule in rules_of(docs):
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"], name
+        assert not {"secrets", "configmaps", "namespaces"} & set(rule["resources"]), name
+    operator = {
+        res: set(rule["verbs"])
+        for name, rule in rules_of(docs)
+        if name == "hf-hlsforge-operator"
+        for res in rule["resources"]
+    }
+    assert operator == {
+        "transcodejobs": {"get", "list", "watch", "patch"},
+        "transcodejobs/status": {"get", "patch"},
+        "transcodejobs/finalizers": {"update"},
+        "jobs": {"create", "get", "list", "watch", "delete"},
+        "pods": {"get", "list", "watch"},
+        "pods/log": {"get"},
+        "events": {"create", "patch"},
+        "kopfpeerings": {"get", "list", "watch", "patch"},
+    }
+    uploader = [r for n, r in rules_of(docs) if n == "hf-hlsforge-uploader"]
+    assert uploader == [
+        {
+            "apiGroups": ["hlsforge.io"],
+            "resources": ["transcodejobs"],
+            "verbs": ["get", "list", "watch", "create", "delete"],
+        }
+    ]
+
+
+def test_cluster_wide_mode_uses_cluster_roles_and_watches_all_namespaces() -> None:
+    docs = render({"rbac.clusterWide": "true"})
+    assert not find(docs, "Role", "operator")
+    role = named(docs, "ClusterRole", "hf-hlsforge-operator")
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert "clusterkopfpeerings" in resources and "kopfpeerings" not in resources
+    discovery = one(docs, "ClusterRole", "discovery")
+    assert {r for rule in discovery["rules"] for r in rule["resources"]} == {
+        "customresourcedefinitions",
+        "namespaces",
+    }
+    assert (
+        named(docs, "ClusterRoleBinding", "hf-hlsforge-operator")["roleRef"]["kind"]
+        == "ClusterRole"
+    )
+    assert "HLSFORGE_NAMESPACE" not in env_of(one(docs, "Deployment", "operator"))
+    assert one(docs, "ClusterKopfPeering")["metadata"]["name"] == "hlsforge"
+    # The uploader stays namespaced.
+    assert one(docs, "Role", "uploader")["metadata"]["namespace"] == "media"
+
+
+def test_pvc_storage_claims_read_write_many_with_the_chosen_class() -> None:
+    default = one(render(), "PersistentVolumeClaim")
+    assert default["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert "storageClassName" not in default["spec"]  # the cluster's default class
+    efs = one(render({"storage.pvc.storageClassName": "efs-sc"}), "PersistentVolumeClaim")
+    assert efs["spec"]["storageClassName"] == "efs-sc"
+    assert not find(render(), "PersistentVolume")
+    for kind in ("operator", "uploader"):
+        volumes = one(render(), "Deployment", kind)["spec"]["template"]["spec"]["volumes"]
+        assert {
+            "name": "media",
+            "persistentVolumeClaim": {"claimName": "hf-hlsforge-media"},
+        } in volumes
+
+
+def test_dev_host_path_volume_binds_the_claim_and_is_off_by_default() -> None:
+    docs = render(
+        {"storage.pvc.devHostPath.enabled": "true", "storage.pvc.devHostPath.path": "/srv/m"}
+    )
+    pv = one(docs, "PersistentVolume")
+    pvc = one(docs, "PersistentVolumeClaim")
+    assert pv["spec"]["hostPath"] == {"path": "/srv/m", "type": "Directory"}
+    assert pv["spec"]["claimRef"] == {"namespace": "media", "name": "hf-hlsforge-media"}
+    assert (
+        pvc["spec"]["volumeName"] == pv["metadata"]["name"]
+        and pvc["spec"]["storageClassName"] == ""
+    )
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+
+
+def test_existing_claim_is_used_as_is() -> None:
+    docs = render({"storage.pvc.existingClaim": "shared-media"})
+    assert not find(docs, "PersistentVolumeClaim")
+    assert env_of(one(docs, "Deployment", "operator"))["HLSFORGE_MEDIA_PVC"] == "shared-media"
+
+
+def test_s3_mode_renders_bucket_settings_and_irsa_without_volumes_or_keys() -> None:
+    docs = render(S3)
+    assert not find(docs, "PersistentVolumeClaim") and not find(docs, "PersistentVolume")
+    for kind in ("operator", "uploader"):
+        deployment = one(docs, "Deployment", kind)
+        env = env_of(deployment)
+        assert env["HLSFORGE_STORAGE_MODE"] == "s3"
+        assert env["HLSFORGE_S3_BUCKET"] == "media-bucket" and env["AWS_REGION"] == "eu-west-1"
+        assert not any("KEY" in name for name in env), env
+        assert "media" not in [v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]]
+    for sa in find(docs, "ServiceAccount"):
+        assert sa["metadata"]["annotations"] == {
+            "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/hlsforge"
+        }
+    policy = one(docs, "NetworkPolicy")
+    assert policy["spec"]["ingress"] == []
+    assert policy["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 443}]
+
+
+def test_transcoder_network_policy_denies_all_traffic_with_volume_storage() -> None:
+    policy = one(render(), "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/component": "transcoder",
+        "app.kubernetes.io/part-of": "hlsforge",
+    }
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["ingress"] == [] and policy["spec"]["egress"] == []
+    assert not find(render({"networkPolicy.enabled": "false"}), "NetworkPolicy")
+
+
+def test_token_secret_is_generated_given_or_taken_from_an_existing_secret() -> None:
+    generated = base64.b64decode(one(render(), "Secret")["data"]["token"]).decode()
+    assert len(generated) == 40 and generated.isalnum()
+    assert generated != base64.b64decode(one(render(), "Secret")["data"]["token"]).decode()
+    given = one(render({"auth.token": "s3cr3t-token"}), "Secret")
+    assert base64.b64decode(given["data"]["token"]).decode() == "s3cr3t-token"
+    docs = render({"auth.existingSecret": "my-token"})
+    assert not find(docs, "Secret")
+    volumes = one(docs, "Deployment", "uploader")["spec"]["template"]["spec"]["volumes"]
+    assert {
+        "name": "token",
+        "secret": {"secretName": "my-token", "items": [{"key": "token", "path": "token"}]},
+    } in volumes
+
+
+def test_uploader_service_ingress_and_settings() -> None:
+    docs = render({"uploader.service.type": "NodePort", "uploader.service.nodePort": "30080"})
+    service = one(docs, "Service", "uploader")
+    assert service["spec"]["ports"][0]["nodePort"] == 30080
+    assert "app.kubernetes.io/component" in service["spec"]["selector"]
+    assert "helm.sh/chart" not in service["spec"]["selector"]
+    assert not find(docs, "Ingress")
+    ingress = one(
+        render({"uploader.ingress.enabled": "true", "uploader.ingress.host": "v.example"}),
+        "Ingress",
+    )
+    assert ingress["spec"]["rules"][0]["host"] == "v.example"
+    env = env_of(
+        one(render({"uploader.corsOrigins[0]": "https://a.example"}), "Deployment", "uploader")
+    )
+    assert env["HLSFORGE_HOST"] == "0.0.0.0"  # noqa: S104 - in a pod, behind its Service
+    assert env["HLSFORGE_TOKEN_FILE"] == "/var/run/hlsforge/token/token"  # noqa: S105
+    assert env["HLSFORGE_CORS_ORIGINS"] == "https://a.example"
+    assert env["HLSFORGE_MAX_UPLOAD_BYTES"] == "21474836480"
+
+
+def test_service_monitors_are_optional() -> None:
+    assert not find(render(), "ServiceMonitor")
+    monitors = find(render({"metrics.serviceMonitor.enabled": "true"}), "ServiceMonitor")
+    assert sorted(m["spec"]["endpoints"][0]["port"] for m in monitors) == ["http", "metrics"]
+
+
+def test_helm_test_hook_uploads_through_the_service() -> None:
+    pod = one(render(), "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    assert (
+        env["HLSFORGE_URL"]["value"]
+        == "http://$(HF_HLSFORGE_UPLOADER_SERVICE_HOST):$(HF_HLSFORGE_UPLOADER_SERVICE_PORT)"
+    )
+    assert env["HLSFORGE_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "hf-hlsforge-token"
+    assert 'hlsforge", "upload"' in pod["spec"]["containers"][0]["args"][0]
+
+
+def test_selectors_never_carry_the_chart_version() -> None:
+    for d in render():
+        selector = d.get("spec", {}).get("selector", {})
+        labels = selector.get("matchLabels", selector) if isinstance(selector, dict) else {}
+        assert "helm.sh/chart" not in labels, d["metadata"]["name"]
+
+
+def test_schema_defaults_match_values_yaml_and_every_key_is_documented() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    text = (CHART / "values.yaml").read_text()
+
+    def walk(node: Doc, vals: Doc, path: str) -> None:
+        props = node["properties"]
+        assert set(vals) <= set(props), (
+            f"{path}: keys missing from the schema: {set(vals) - set(props)}"
+        )
+        for key, child in props.items():
+            assert child.get("description"), f"{path}{key} has no description"
+            if key not in vals:
+                continue
+            if child.get("type") == "object" and "properties" in child:
+                walk(child, vals[key], f"{path}{key}.")
+            else:
+                assert child.get("default") == vals[key], f"{path}{key}: schema default differs"
+            assert f"{key}:" in text
+
+    walk(schema, values, "")
+
+
+def test_configuration_doc_is_generated_from_the_schema() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "hack" / "platform.py"), "config-docs", "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_chart_crds_are_the_generated_ones() -> None:
+    for name in ("transcodejobs.hlsforge.io.yaml", "kopf-peering.yaml"):
+        chart_copy = (CHART / "crds" / name).read_text()
+        assert chart_copy == (REPO / "deploy" / "crds" / name).read_text(), (
+            f"run make generate ({name})"
+        )
