@@ -25,6 +25,7 @@ from .procs import (
     insecure_context,
     log_tail,
     pids_with_arg,
+    port_free,
     running,
     spawn,
     stop,
@@ -110,6 +111,12 @@ class Cluster:
     ) -> Proc:
         proc = running(self.s.pids, name)
         if proc is None:
+            busy = [f"{h}:{p}" for h, p in render.listen_ports(self.s, name) if not port_free(h, p)]
+            if busy:
+                raise ClusterError(
+                    f"cannot start {name}: {', '.join(busy)} already in use by a process this"
+                    f" script did not start (another cluster? see `ss -ltnp`)"
+                )
             say(f"starting {name}")
             proc = spawn(name, argv, self.s.pids, self.s.logs, self.env())
         wait_for(f"{name} to be healthy", healthy, timeout, self.log(name), proc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -126,15 +127,34 @@ def _reap(pid: int) -> None:
 def wait_for(
     what: str, check: Callable[[], bool], timeout: float, log: Path, proc: Proc | None = None
 ) -> None:
-    """Poll check() until true; fail early if proc died; quote the log tail on failure."""
+    """Poll check() until true; fail early if proc died; quote the log tail on failure.
+
+    The process must still be alive a moment after the check passed: a foreign process on
+    the same port could otherwise answer the health check for a component that just died.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return
         if proc is not None and not proc.alive():
             raise ClusterError(f"{proc.name} died while waiting for {what}:\n{log_tail(log)}")
+        if check():
+            if proc is None:
+                return
+            time.sleep(0.3)
+            if proc.alive():
+                return
+            continue
         time.sleep(0.5)
     raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}:\n{log_tail(log)}")
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:

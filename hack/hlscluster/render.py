@@ -455,3 +455,19 @@ COREDNS_RBAC = {
 
 def coredns_args(s: Settings) -> list[str]:
     return [str(s.binary("coredns")), "-conf", str(s.config / "Corefile")]
+
+
+def listen_ports(s: Settings, name: str) -> list[tuple[str, int]]:
+    """TCP addresses a component binds, checked free before it starts (pure)."""
+    lo, pt = "127.0.0.1", s.ports
+    table: dict[str, list[tuple[str, int]]] = {
+        "etcd": [(lo, pt.etcd_client), (lo, pt.etcd_peer)],
+        "kube-apiserver": [(lo, pt.apiserver)],
+        "apiserver-forward": [(NODE_IP, pt.apiserver)],
+        "kube-controller-manager": [(lo, pt.controller_manager)],
+        "kube-scheduler": [(lo, pt.scheduler)],
+        "coredns": [(DNS_IP, 53), (lo, pt.coredns_ready)],
+        "kubelet": [(NODE_IP, pt.kubelet), (lo, pt.kubelet_healthz)],
+        "kube-proxy": [(lo, pt.kube_proxy_healthz), (lo, pt.kube_proxy_metrics)],
+    }
+    return table.get(name, [])
