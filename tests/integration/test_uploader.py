@@ -338,6 +338,53 @@ def test_a_concurrent_duplicate_is_409(up: Uploader, http: httpx.Client, clip: P
     assert http.post("/v1/uploads", content=data, headers=key).json()["replayed"] is True
 
 
+def test_two_replicas_racing_on_one_key_make_one_job(
+    up: Uploader, http: httpx.Client, clip: Path
+) -> None:
+    """The in-process 409 cannot see another replica: the job's name (from the key) and the
+    no-clobber commit on the shared volume make the slower replica replay instead."""
+    second = Uploader(
+        up.cluster, up.namespace, up.media_root, ARTIFACTS / f"uploader-{up.namespace}-2.log"
+    ).start()
+    try:
+        key = {"Idempotency-Key": f"replicas-{time.time_ns()}"}
+        data = clip.read_bytes()
+        halfway, proceed = threading.Event(), threading.Event()
+        position = {"n": 0}
+
+        def chunk() -> bytes | None:
+            if position["n"] >= len(data):
+                return None
+            piece = data[position["n"] : position["n"] + 64 * 1024]
+            position["n"] += len(piece)
+            return piece
+
+        def pause(sent: int) -> None:
+            if sent >= len(data) // 2 and not halfway.is_set():
+                halfway.set()
+                proceed.wait(30)
+
+        slow: list[Any] = []
+        thread = threading.Thread(
+            target=lambda: slow.append(
+                stream_until_answer(up.port, "/v1/uploads", {**AUTH, **key}, chunk, pause)
+            )
+        )
+        thread.start()
+        assert halfway.wait(30)
+        fast = httpx.post(f"{second.base}/v1/uploads", content=data, headers={**AUTH, **key})
+        proceed.set()
+        thread.join(60)
+        assert fast.status_code == 201 and fast.json()["replayed"] is False
+        assert slow[0].status == 201 and slow[0].body["replayed"] is True
+        assert slow[0].body["id"] == fast.json()["id"]
+        job_id = fast.json()["id"]
+        assert [f for f in uploads(up) if f.startswith(job_id)] == [f"{job_id}.mp4"]
+        assert not list((up.media_root / "uploads").glob(f".{job_id}*"))  # no partial left
+    finally:
+        second.stop()
+
+
 # --- jobs ------------------------------------------------------------------------------------
 
 
