@@ -384,6 +384,18 @@ def up(python: str, skip_images: bool) -> int:
     marker = tools.state / "started-cluster"
     if cluster_started:
         marker.write_text("1\n")
+    # Hold the cluster while we install (a test session ending now would otherwise stop a
+    # cluster it started under us); the port-forward daemon holds it afterwards.
+    mine = session_file(tools, os.getpid())
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_text(f"{os.getpid()}\n")
+    try:
+        return install(tools, python, skip_images, started)
+    finally:
+        mine.unlink(missing_ok=True)
+
+
+def install(tools: Tools, python: str, skip_images: bool, started: float) -> int:
     if not skip_images:
         build_images(TAG, python)
     # The dev hostPath volume: a node directory writable by the pods' uid (restricted pods

@@ -29,6 +29,7 @@ from .procs import (
     running,
     spawn,
     stop,
+    tcp_open,
     wait_for,
 )
 from .settings import BRIDGE_NAME, NODE_IP, NODE_NAME, POD_CIDR, Settings
@@ -197,7 +198,9 @@ class Cluster:
         etcd_health = f"http://127.0.0.1:{s.ports.etcd_client}/health"
         self.start("etcd", render.etcd_args(s), lambda: http_ok(etcd_health), 60)
         self.start("kube-apiserver", render.apiserver_args(s), self.apiserver_ready, 120)
-        self.start("apiserver-forward", render.apiserver_forward_args(s), lambda: True, 5)
+        fwd = (NODE_IP, s.ports.apiserver)
+        self.start("apiserver-forward", render.apiserver_forward_args(s),
+                   lambda: tcp_open(*fwd), 10)  # fmt: skip
         ins = insecure_context()
         cm = f"https://127.0.0.1:{s.ports.controller_manager}/healthz"
         self.start("kube-controller-manager", render.controller_manager_args(s),

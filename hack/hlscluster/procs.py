@@ -157,6 +157,14 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=3, context=context) as resp:  # noqa: S310
