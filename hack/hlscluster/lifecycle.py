@@ -361,7 +361,7 @@ class Cluster:
         if s.binary("kube-proxy").exists():
             subprocess.run([str(s.binary("kube-proxy")), "--cleanup"], capture_output=True,
                            env=self.env(), check=False)  # fmt: skip
-        for path in netns:
+        for path in [*netns, *orphan_cni_netns()]:
             subprocess.run(["umount", path], capture_output=True, check=False)
             Path(path).unlink(missing_ok=True)
         unmount_under(s.state)
@@ -435,6 +435,25 @@ def unmount_under(root: Path) -> None:
     for point in sorted(points, key=len, reverse=True):
         if subprocess.run(["umount", point], capture_output=True).returncode:
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+def orphan_cni_netns() -> list[str]:
+    """CRI pod network namespaces (/run/netns/cni-*) that no process is in any more.
+
+    After a hard stop (reboot aside: /run is a tmpfs) containerd cannot tell us its pods'
+    namespaces; those left unused keep their veths on the bridge until unmounted.
+    """
+    in_use: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                in_use.add((entry / "ns" / "net").stat().st_ino)
+    orphans = []
+    for ns in Path("/run/netns").glob("cni-*"):
+        with contextlib.suppress(OSError):
+            if ns.stat().st_ino not in in_use:
+                orphans.append(str(ns))
+    return orphans
 
 
 def remove_kubepods_cgroups() -> None:
