@@ -36,6 +36,7 @@ from tests.integration.test_uploader_harness import (
 pytestmark = pytest.mark.cluster
 
 CAP = 96 * 1024 * 1024
+IDLE = 2.0
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -250,6 +251,37 @@ def test_413_as_soon_as_the_cap_is_crossed_with_flat_memory(up: Uploader) -> Non
     time.sleep(0.5)
     assert uploads(up) == before  # the partial file is gone
     assert not list((up.media_root / "uploads").glob(".*"))
+
+
+def test_a_stalled_body_is_408_and_its_partial_file_removed(up: Uploader, clip: Path) -> None:
+    # Its own uploader with a short idle timeout (the module's tests pause bodies on purpose).
+    impatient = Uploader(
+        up.cluster,
+        up.namespace,
+        up.media_root,
+        ARTIFACTS / f"uploader-{up.namespace}-idle.log",
+        settings={"HLSFORGE_BODY_IDLE_TIMEOUT_SECONDS": str(IDLE)},
+    ).start()
+    try:
+        before = uploads(up)
+        data = clip.read_bytes()
+        sent = {"n": 0}
+        started = time.monotonic()
+
+        def chunk() -> bytes | None:
+            sent["n"] += 1
+            return data[:100_000] if sent["n"] == 1 else None
+
+        def stall(_: int) -> None:
+            time.sleep(IDLE + 2)  # the body stops: the server must not wait forever
+
+        result = stream_until_answer(impatient.port, "/v1/uploads", AUTH, chunk, stall)
+        assert result.status == 408 and result.body["error"] == "upload_stalled"
+        assert time.monotonic() - started < IDLE + 5
+        assert uploads(up) == before
+        assert not list((up.media_root / "uploads").glob(".*"))
+    finally:
+        impatient.stop()
 
 
 def test_a_large_accepted_upload_keeps_memory_flat(

@@ -57,6 +57,13 @@ class BadRequest(ApiError):
     code = "bad_request"
 
 
+class UploadStalled(ApiError):
+    """The body stopped arriving mid-upload."""
+
+    status = 408
+    code = "upload_stalled"
+
+
 class TooLarge(ApiError):
     status = 413
     code = "upload_too_large"

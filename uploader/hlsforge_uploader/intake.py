@@ -9,6 +9,7 @@ name (never replacing anything) and its job created.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from hlsforge_uploader.errors import (
     InvalidMedia,
     InvalidOptions,
     StorageFailed,
+    UploadStalled,
     UpstreamFailed,
 )
 from hlsforge_uploader.ingest import Ingest
@@ -73,11 +75,26 @@ class Receiver:
 
 
 async def receive(
-    body: AsyncIterator[bytes], receiver: Receiver, reader: MultipartReader | None
+    body: AsyncIterator[bytes],
+    receiver: Receiver,
+    reader: MultipartReader | None,
+    idle_timeout: float | None = None,
 ) -> None:
-    """Consume the whole body; raises the first ``ApiError`` a rule raises (413, 422, 400)."""
+    """Consume the whole body; raises the first ``ApiError`` a rule raises (413, 422, 400),
+    or ``UploadStalled`` when no byte arrives for ``idle_timeout`` seconds (a client that
+    keeps a connection and a partial file open forever)."""
     metrics = receiver.clients.metrics
-    async for chunk in body:
+    chunks = aiter(body)
+    while True:
+        try:
+            async with asyncio.timeout(idle_timeout):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise UploadStalled(
+                f"no data for {idle_timeout:.0f}s; the partial upload was removed"
+            ) from None
         metrics.upload_bytes.inc(len(chunk))
         if reader is None:
             await receiver.take(chunk)

@@ -27,6 +27,8 @@ class UploaderSettings(BaseSettings):
     """A file with one token per line (a mounted Secret); re-read per request, so rotation works."""
     max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
     """Largest accepted upload; crossing it mid-stream answers 413 and removes the partial file."""
+    body_idle_timeout_seconds: float = Field(default=60.0, gt=0)
+    """An upload whose body sends nothing for this long is dropped (408) and its file removed."""
     max_form_field_bytes: int = Field(default=64 * 1024, ge=1024)
     """Largest non-file multipart field (the JSON options)."""
     write_buffer_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)
