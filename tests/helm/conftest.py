@@ -1,0 +1,3 @@
+"""Chart tests on the cluster reuse the integration suite's cluster fixtures."""
+
+from tests.integration.conftest import kube_cluster, namespace  # noqa: F401
