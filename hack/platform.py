@@ -436,7 +436,6 @@ def install(tools: Tools, python: str, skip_images: bool, started: float) -> int
         "storage.pvc.devHostPath.enabled=true",
         "--set",
         f"storage.pvc.devHostPath.path={media}",
-        "--set",
         timeout=900,
     )
     stop_forward(tools)  # a new uploader pod may have replaced the one it followed
