@@ -62,6 +62,13 @@ class Runtime:
     """Jobs created but not yet seen by the Job watch: they hold a run slot."""
     progress: dict[Key, Progress] = field(default_factory=dict)
     phases: dict[Key, Phase] = field(default_factory=dict)
+    pods_seen: dict[Key, set[str]] = field(default_factory=dict)
+    """UIDs of every pod seen per job, so deleted (evicted) attempts still count."""
+
+    def forget(self, key: Key) -> None:
+        for table in (self.progress, self.phases, self.pods_seen):
+            table.pop(key, None)
+        self.reserved.discard(key)
 
 
 @kopf.on.startup()
@@ -187,13 +194,17 @@ async def reconcile_job(
     if job_list:
         runtime.reserved.discard(key)
     job = job_list[0] if job_list else None
+    current_pods = tuple(pods.get(key, ()))
+    seen = runtime.pods_seen.setdefault(key, set())
+    seen.update(p.uid or p.name for p in current_pods)
     obs_kwargs: dict[str, Any] = {
         "spec": parsed,
         "status": current,
         "generation": meta.get("generation"),
         "now": now,
         "job": job,
-        "pods": tuple(pods.get(key, ())),
+        "pods": current_pods,
+        "pods_seen": len(seen),
         "progress": runtime.progress.get(key),
     }
     if job is None and key in runtime.reserved:
@@ -374,6 +385,4 @@ async def cleanup(
                 await asyncio.to_thread(runtime.store.clean_partial, output)
         except StorageError as exc:
             logger.warning("could not clean up %s: %s", output, exc)
-    runtime.progress.pop((namespace, name), None)
-    runtime.phases.pop((namespace, name), None)
-    runtime.reserved.discard((namespace, name))
+    runtime.forget((namespace, name))

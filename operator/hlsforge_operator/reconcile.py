@@ -54,6 +54,9 @@ class Observation:
     progress: Progress | None = None
     slot_free: bool = False
     """The queue admits this job now (capacity and its rank allow it)."""
+    pods_seen: int = 0
+    """Distinct pods this operator has seen for the Job, including ones deleted since: an
+    evicted pod is deleted and not counted by the Job, but it was an attempt."""
 
 
 @dataclass
@@ -77,9 +80,10 @@ def _set(
     )
 
 
-def _attempts(job: JobState, pods: tuple[PodState, ...]) -> int:
+def _attempts(obs: Observation, job: JobState) -> int:
+    """Never below what was already reported (a restarted operator has not seen old pods)."""
     counted = job.failed + job.succeeded + (1 if job.active else 0)
-    return max(len(pods), counted)
+    return max(obs.status.attempts, obs.pods_seen, len(obs.pods), counted)
 
 
 def _last_failed_pod(pods: tuple[PodState, ...]) -> PodState | None:
@@ -138,7 +142,7 @@ def reconcile(obs: Observation) -> Outcome:
 
     job = obs.job
     status.phase = Phase.RUNNING
-    status.attempts = _attempts(job, obs.pods)
+    status.attempts = _attempts(obs, job)
     if obs.progress is not None and not job.finished:
         status.progress = round(obs.progress.percent, 1)
         status.fps = obs.progress.fps

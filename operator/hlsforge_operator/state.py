@@ -63,6 +63,7 @@ class PodState:
     name: str
     created: datetime | None
     phase: str
+    uid: str = ""
     running: bool = False
     exit_code: int | None = None
     terminated_reason: str | None = None
@@ -100,6 +101,7 @@ def pod_state(body: dict[str, Any]) -> PodState:
         name=body["metadata"]["name"],
         created=_time(body["metadata"].get("creationTimestamp")),
         phase=status.get("phase", "Pending"),
+        uid=body["metadata"].get("uid", ""),
         running="running" in state,
         exit_code=terminated.get("exitCode"),
         terminated_reason=terminated.get("reason"),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from hlsforge_transcoder.verify import verify_dir
 from tests.integration.conftest import KubeCluster
@@ -256,6 +257,32 @@ def test_a_pod_killed_mid_encode_is_retried_and_the_output_is_intact(env: Env) -
     assert (env.media.root / source).exists()  # Retain
     verify_dir(env.media.root / "hls" / "retry")
     assert not list((env.media.root / "hls").glob("retry.tmp-*")), "a partial attempt was left"
+
+
+def test_an_evicted_pod_does_not_count_against_the_retry_limit(env: Env) -> None:
+    """maxRetries 0: any counted failure would fail the job. An eviction (a drain, a
+    preemption) marks the pod DisruptionTarget, which the pod failure policy ignores."""
+    source = env.clip("evict.mp4", seconds=20, size="640x360", noise=True)
+    env.api.create_tj(
+        "evict",
+        source=source,
+        output="hls/evict",
+        renditions=LADDER,
+        maxRetries=0,
+        sourcePolicy="Retain",
+    )
+    first = _running_pod(env, "evict")
+    _progress_above(env, "evict", 5)
+    eviction = client.V1Eviction(
+        metadata=client.V1ObjectMeta(name=first.metadata.name, namespace=env.namespace)
+    )
+    env.api.core.create_namespaced_pod_eviction(first.metadata.name, env.namespace, eviction)
+    status = env.wait_phase("evict", {"Succeeded", "Failed"}, timeout=300)
+    assert status["phase"] == "Succeeded", status
+    assert status["attempts"] == 2
+    job: Any = env.api.batch.read_namespaced_job("evict-transcode", env.namespace)
+    assert not job.status.failed  # the evicted attempt was not counted
+    verify_dir(env.media.root / "hls" / "evict")
 
 
 def test_operator_killed_mid_job_resumes_without_a_second_job(env: Env) -> None:

@@ -197,3 +197,29 @@ def test_final_phases_are_left_alone() -> None:
     out = reconcile(observe(failed, job=JobState(name="x", failed_final=True)))
     assert out.status.phase is Phase.FAILED
     assert out.action is Action.NONE
+
+
+def test_an_evicted_attempt_still_counts() -> None:
+    # The evicted pod is gone from the API and the Job ignores it; the operator saw it.
+    out = reconcile(
+        observe(
+            Status(phase=Phase.RUNNING, attempts=1),
+            job=running_job(),
+            pods=(pod("p2", 1, phase="Running"),),
+            pods_seen=2,
+        )
+    )
+    assert out.status.attempts == 2
+
+
+def test_attempts_never_go_down() -> None:
+    # A restarted operator has not seen earlier pods; the persisted count stays.
+    out = reconcile(
+        observe(
+            Status(phase=Phase.RUNNING, attempts=3),
+            job=running_job(),
+            pods=(pod("p3", 2, phase="Running"),),
+            pods_seen=1,
+        )
+    )
+    assert out.status.attempts == 3
