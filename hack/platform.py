@@ -483,6 +483,9 @@ def down() -> int:
     if tools.run("helm", "status", RELEASE, "-n", NAMESPACE, check=False).returncode == 0:
         tools.run("helm", "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m")
     tools.run("kubectl", "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
+    # The dev volume is kept by `helm uninstall` (resource-policy keep); `down` removes it.
+    volume = f"{NAMESPACE}-{service_name().removesuffix('-uploader')}-media"
+    tools.run("kubectl", "delete", "pv", volume, "--ignore-not-found", check=False)
     shutil.rmtree(media_dir(), ignore_errors=True)
     marker = tools.state / "started-cluster"
     if marker.exists():

@@ -100,7 +100,7 @@ def pod_specs(docs: list[Doc]) -> list[tuple[str, Doc]]:
     """Every pod spec the chart renders (Deployments' templates and the test Pod)."""
     out = []
     for d in docs:
-        if d["kind"] == "Deployment":
+        if d["kind"] in ("Deployment", "Job"):
             out.append((d["metadata"]["name"], d["spec"]["template"]["spec"]))
         elif d["kind"] == "Pod":
             out.append((d["metadata"]["name"], d["spec"]))

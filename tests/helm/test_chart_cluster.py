@@ -7,6 +7,7 @@ and leaves nothing behind on uninstall.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -154,61 +155,80 @@ def can_i(cluster: KubeCluster, sa: str, ns: str, *args: str) -> bool:
     return done.stdout.strip() == "yes"
 
 
-@pytest.fixture
-def release(kube_cluster: KubeCluster, images: str) -> Iterator[str]:
-    """The chart installed in a fresh restricted namespace with the dev hostPath volume;
-    uninstalled (and the media folder removed) by the test itself or here."""
-    ns = restricted_namespace(kube_cluster, "hchart")
+@contextlib.contextmanager
+def installed(cluster: KubeCluster, tag: str, prefix: str, *sets: str) -> Iterator[str]:
+    """The chart installed in a fresh restricted namespace with the dev hostPath volume; its
+    TranscodeJobs deleted (while the operator runs), the release uninstalled and the media
+    folder removed on exit, whatever the test did."""
+    ns = restricted_namespace(cluster, prefix)
     media = MEDIA_ROOT / ns
     media.mkdir(parents=True, exist_ok=True)
     os.chown(media, 10001, 10001)
-    started = time.monotonic()
-    kube_cluster.helm(
-        "install",
-        RELEASE,
-        str(CHART),
-        "-n",
-        ns,
-        "--wait",
-        "--timeout",
-        "8m",
-        "--set",
-        f"images.platform.tag={images}",
-        "--set",
-        f"images.transcoder.tag={images}",
-        "--set",
+    argv = ["install", RELEASE, str(CHART), "-n", ns, "--wait", "--timeout", "8m"]
+    for value in (
+        f"images.platform.tag={tag}",
+        f"images.transcoder.tag={tag}",
         "storage.pvc.devHostPath.enabled=true",
-        "--set",
         f"storage.pvc.devHostPath.path={media}",
-        "--set",
         "operator.verbose=true",
-        timeout=600,
-    )
-    print(f"helm install --wait took {time.monotonic() - started:.0f}s")
+        *sets,
+    ):
+        argv += ["--set", value]
+    started = time.monotonic()
     try:
+        cluster.helm(*argv, timeout=600)
+        print(f"helm install --wait took {time.monotonic() - started:.0f}s")
         yield ns
     finally:
-        kube_cluster.kubectl(
-            "delete", "tj", "--all", "-n", ns, "--wait", "--timeout=120s", check=False
-        )
-        kube_cluster.helm("uninstall", RELEASE, "-n", ns, "--wait", check=False)
+        cluster.kubectl("delete", "tj", "--all", "-n", ns, "--wait", "--timeout=120s", check=False)
+        cluster.helm("uninstall", RELEASE, "-n", ns, "--wait", check=False)
+        # The media claim and the dev volume are kept on uninstall (resource-policy keep).
+        cluster.kubectl("delete", "pvc", "--all", "-n", ns, "--wait=false", check=False)
+        cluster.kubectl("delete", "pv", f"{ns}-{FULLNAME}-media", "--wait=false", check=False)
         shutil.rmtree(media, ignore_errors=True)
+
+
+@pytest.fixture
+def release(kube_cluster: KubeCluster, images: str) -> Iterator[str]:
+    with installed(kube_cluster, images, "hchart") as ns:
+        yield ns
+
+
+def read_token(cluster: KubeCluster, ns: str) -> str:
+    secret = cluster.get_json("secret", f"{FULLNAME}-token", "-n", ns)
+    return base64.b64decode(secret["data"]["token"]).decode()
+
+
+def upload(forward: PortForward, token: str, clip: Path) -> str:
+    """`hlsforge upload --wait` through the port-forward; returns the job id once Succeeded."""
+    done = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "hlsforge"), "upload", str(clip), "--wait", "--json"],
+        env={**os.environ, "HLSFORGE_URL": forward.url, "HLSFORGE_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0 and events[-1]["event"] == "done", done.stdout + done.stderr
+    job_id: str = events[-1]["id"]
+    return job_id
+
+
+def peers(cluster: KubeCluster, ns: str) -> dict[str, dict[str, object]]:
+    status = cluster.get_json("kopfpeering", "hlsforge", "-n", ns).get("status") or {}
+    return {k: v for k, v in status.items() if isinstance(v, dict)}
 
 
 def test_install_upload_play_helm_test_rbac_and_uninstall(
     kube_cluster: KubeCluster, release: str, tmp_path: Path
 ) -> None:
     ns = release
-    secret = kube_cluster.get_json("secret", f"{FULLNAME}-token", "-n", ns)
-    token = base64.b64decode(secret["data"]["token"]).decode()
+    token = read_token(kube_cluster, ns)
     assert len(token) == 40
 
     # Two operator replicas peer: both appear in the KopfPeering, exactly one is active.
-    def peers() -> int | None:
-        status = kube_cluster.get_json("kopfpeering", "hlsforge", "-n", ns).get("status") or {}
-        return len(status) if len(status) == 2 else None
-
-    wait_for("two operator peers", peers, timeout=90)
+    wait_for("two operator peers", lambda: len(peers(kube_cluster, ns)) == 2, timeout=90)
 
     forward = PortForward(kube_cluster, ns)
     try:
@@ -220,18 +240,8 @@ def test_install_upload_play_helm_test_rbac_and_uninstall(
         assert get(f"{forward.url}/v1/jobs", "wrong-token")[0] == 401
         clip = make_clip(tmp_path / "clip.mp4", seconds=3)
         started = time.monotonic()
-        done = subprocess.run(
-            [str(REPO / ".venv" / "bin" / "hlsforge"), "upload", str(clip), "--wait", "--json"],
-            env={**os.environ, "HLSFORGE_URL": forward.url, "HLSFORGE_TOKEN": token},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        assert done.returncode == 0 and events[-1]["event"] == "done", done.stdout + done.stderr
+        job_id = upload(forward, token, clip)
         print(f"upload -> Succeeded in {time.monotonic() - started:.1f}s")
-        job_id = events[-1]["id"]
 
         # The HLS plays back through the uploader: master -> media playlist -> a segment.
         status, headers, body = get(f"{forward.url}/v1/jobs/{job_id}/hls/master.m3u8", token)
@@ -299,15 +309,19 @@ def test_install_upload_play_helm_test_rbac_and_uninstall(
     assert not can_i(kube_cluster, uploader_sa, ns, "create", "jobs", "-n", ns)
     assert not can_i(kube_cluster, f"{FULLNAME}-transcoder", ns, "get", "pods", "-n", ns)
 
-    # Uninstall (TranscodeJobs first, while the operator can still run their finalizers):
-    # no pods, Jobs, ServiceAccounts, RBAC or volume are left; the CRD stays.
-    kube_cluster.kubectl("delete", "tj", "--all", "-n", ns, "--wait", "--timeout=120s")
-    kube_cluster.helm("uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "3m")
+    # Uninstall with a TranscodeJob still there: the pre-delete hook deletes it while the
+    # operator runs (its finalizer stops the Job); no pods, Jobs, ServiceAccounts or RBAC are
+    # left; the media claim and volume are kept on purpose; the CRD stays.
+    assert kube_cluster.get_json("tj", "-n", ns)["items"]
+    started = time.monotonic()
+    kube_cluster.helm("uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "5m", timeout=400)
+    print(f"helm uninstall took {time.monotonic() - started:.1f}s")
+    assert not kube_cluster.get_json("tj", "-n", ns)["items"]
 
     def nothing_left() -> bool:
         left = kube_cluster.kubectl(
             "get",
-            "pods,jobs,roles,rolebindings,deployments,services,secrets,pvc,kopfpeerings",
+            "pods,jobs,roles,rolebindings,deployments,services,secrets,kopfpeerings",
             "-n",
             ns,
             "-o",
@@ -319,7 +333,129 @@ def test_install_upload_play_helm_test_rbac_and_uninstall(
     sas = kube_cluster.kubectl("get", "sa", "-n", ns, "-o", "name").stdout.split()
     assert sas == ["serviceaccount/default"]
     cluster_scoped = kube_cluster.kubectl(
-        "get", "clusterroles,clusterrolebindings,pv", "-o", "name"
+        "get", "clusterroles,clusterrolebindings", "-o", "name"
     ).stdout
     assert ns not in cluster_scoped
+    pvc = kube_cluster.get_json("pvc", f"{FULLNAME}-media", "-n", ns)
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert kube_cluster.kubectl("get", "crd", "transcodejobs.hlsforge.io").returncode == 0
+
+
+def operator_log(cluster: KubeCluster, ns: str, pod: str) -> str:
+    return cluster.kubectl("logs", "-n", ns, pod, check=False).stdout
+
+
+def test_standby_operator_takes_over_when_the_active_one_dies(
+    kube_cluster: KubeCluster, images: str, tmp_path: Path
+) -> None:
+    with installed(kube_cluster, images, "hhand", "operator.peeringLifetime=10") as ns:
+
+        def two_peers() -> dict[str, dict[str, object]] | None:
+            found = peers(kube_cluster, ns)
+            return found if len(found) == 2 else None
+
+        both = wait_for("two operator peers", two_peers, timeout=90)
+        # Identities are pod names (POD_ID); the highest priority is the active replica.
+        active, standby = sorted(both, key=lambda k: int(str(both[k]["priority"])), reverse=True)
+        # kopf starts paused and logs "Resuming operations" once it finds no higher peer: the
+        # active one did, the standby did not.
+        wait_for(
+            "the active replica to resume",
+            lambda: "Resuming operations" in operator_log(kube_cluster, ns, active),
+            timeout=60,
+        )
+        assert "Resuming operations" not in operator_log(kube_cluster, ns, standby)
+        killed = time.monotonic()
+        kube_cluster.kubectl(
+            "delete", "pod", "-n", ns, active, "--grace-period=0", "--force", "--wait=false"
+        )
+        wait_for(
+            "the standby to resume",
+            lambda: "Resuming operations" in operator_log(kube_cluster, ns, standby),
+            timeout=90,
+        )
+        print(f"hand-over after {time.monotonic() - killed:.1f}s")
+        # ... and work goes on (the standby, or the replacement pod if it outranks it).
+        forward = PortForward(kube_cluster, ns)
+        try:
+            token = read_token(kube_cluster, ns)
+            wait_for("the uploader", lambda: answers(f"{forward.url}/v1/jobs", token), 60)
+            upload(forward, token, make_clip(tmp_path / "clip.mp4", seconds=2))
+        finally:
+            forward.stop()
+
+
+def test_cluster_wide_rbac_reaches_other_namespaces_but_not_secrets(
+    kube_cluster: KubeCluster,
+) -> None:
+    """Only the RBAC objects of cluster-wide mode are applied (a cluster-wide operator would act
+    on the TranscodeJobs of every test running on this shared cluster)."""
+    ns = restricted_namespace(kube_cluster, "hcw")
+    other = kube_cluster.create_namespace("hcwo")
+    release = f"cw{os.getpid()}"  # cluster-scoped names are unique to this test
+    rendered = kube_cluster.helm(
+        "template",
+        release,
+        str(CHART),
+        "-n",
+        ns,
+        "--set",
+        "rbac.clusterWide=true",
+        "--show-only",
+        "templates/rbac-operator.yaml",
+        "--show-only",
+        "templates/serviceaccount.yaml",
+    ).stdout
+    kube_cluster.kubectl("apply", "-n", ns, "-f", "-", stdin=rendered)
+    try:
+        sa = f"{release}-hlsforge-operator"
+        assert can_i(kube_cluster, sa, ns, "watch", "transcodejobs", "-n", other)
+        assert can_i(kube_cluster, sa, ns, "create", "jobs", "-n", other)
+        assert can_i(kube_cluster, sa, ns, "patch", "clusterkopfpeerings")
+        assert not can_i(kube_cluster, sa, ns, "get", "secrets", "-n", other)
+        assert not can_i(kube_cluster, sa, ns, "create", "pods", "-n", other)
+        as_operator = ["--as", f"system:serviceaccount:{ns}:{sa}"]
+        assert kube_cluster.kubectl("get", "tj", "-n", other, *as_operator).returncode == 0
+        denied = kube_cluster.kubectl("get", "secrets", "-n", other, *as_operator, check=False)
+        assert "Forbidden" in denied.stderr, denied.stderr
+    finally:
+        kube_cluster.kubectl("delete", "-n", ns, "-f", "-", stdin=rendered, check=False)
+
+
+def test_make_up_env_down(kube_cluster: KubeCluster, images: str) -> None:
+    """The quickstart's commands on a side namespace (the cluster is up, so `down` keeps it)."""
+    ns = f"hmk-{os.getpid()}"
+    env = {
+        **os.environ,
+        "HLSFORGE_LOCAL_NAMESPACE": ns,
+        "HLSFORGE_LOCAL_PORT": str(free_port()),
+        "HLSFORGE_IMAGE_TAG": images,
+    }
+    make = ["make", "-s", "-C", str(REPO)]
+    url, token = "http://127.0.0.1:1", ""
+    try:
+        started = time.monotonic()
+        up = subprocess.run(
+            [*make, "up"], env=env, capture_output=True, text=True, timeout=1800, check=False
+        )
+        assert up.returncode == 0, up.stdout + up.stderr[-3000:]
+        print(f"make up: {time.monotonic() - started:.0f}s\n{up.stdout}")
+        assert "/ui/" in up.stdout and "token:" in up.stdout
+        lines = subprocess.run(
+            [*make, "env"], env=env, capture_output=True, text=True, timeout=120, check=True
+        ).stdout.splitlines()
+        assert len(lines) == 2, lines
+        assert lines[0].startswith("export HLSFORGE_URL=http://127.0.0.1:")
+        assert lines[1].startswith("export HLSFORGE_TOKEN=")
+        url = lines[0].split("=", 1)[1]
+        token = lines[1].split("=", 1)[1]
+        assert answers(f"{url}/v1/jobs", token)
+        assert get(f"{url}/ui/static/vendor/hls.min.js", token)[0] == 200  # the bundle
+    finally:
+        down = subprocess.run(
+            [*make, "down"], env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+    assert down.returncode == 0, down.stderr
+    assert kube_cluster.kubectl("get", "namespace", ns, check=False).returncode != 0
+    assert not (MEDIA_ROOT / ns).exists()
+    assert not answers(f"{url}/v1/jobs", token)  # the port-forward is gone

@@ -224,7 +224,7 @@ def test_s3_mode_renders_bucket_settings_and_irsa_without_volumes_or_keys() -> N
         assert env["HLSFORGE_S3_BUCKET"] == "media-bucket" and env["AWS_REGION"] == "eu-west-1"
         assert not any("KEY" in name for name in env), env
         assert "media" not in [v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]]
-    for sa in find(docs, "ServiceAccount"):
+    for sa in [one(docs, "ServiceAccount", c) for c in ("operator", "uploader", "transcoder")]:
         assert sa["metadata"]["annotations"] == {
             "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/hlsforge"
         }
@@ -345,3 +345,23 @@ def test_chart_crds_are_the_generated_ones() -> None:
         assert chart_copy == (REPO / "deploy" / "crds" / name).read_text(), (
             f"run make generate ({name})"
         )
+
+
+def test_uninstall_hook_deletes_transcode_jobs_and_media_claims_are_kept() -> None:
+    docs = render({"storage.pvc.devHostPath.enabled": "true"})
+    hook = one(docs, "Job", "cleanup")
+    assert hook["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    role = one(docs, "Role", "cleanup")
+    assert role["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    assert role["rules"] == [
+        {"apiGroups": ["hlsforge.io"], "resources": ["transcodejobs"], "verbs": ["list", "delete"]}
+    ]
+    for kind in ("PersistentVolumeClaim", "PersistentVolume"):
+        assert one(docs, kind)["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    docs = render(
+        {"cleanup.deleteTranscodeJobsOnUninstall": "false", "storage.pvc.keepOnUninstall": "false"}
+    )
+    assert (
+        not find(docs, "Job")
+        and "annotations" not in one(docs, "PersistentVolumeClaim")["metadata"]
+    )
