@@ -345,6 +345,18 @@ def operator_log(cluster: KubeCluster, ns: str, pod: str) -> str:
     return cluster.kubectl("logs", "-n", ns, pod, check=False).stdout
 
 
+def peering_state(log: str) -> str:
+    """The replica's last peering transition in its log: "active" or "paused" (kopf starts
+    paused and says nothing until something changes)."""
+    state = "paused"
+    for line in log.splitlines():
+        if "Resuming operations after the pause" in line:
+            state = "active"
+        elif "Pausing operations in favour of" in line:
+            state = "paused"
+    return state
+
+
 def test_standby_operator_takes_over_when_the_active_one_dies(
     kube_cluster: KubeCluster, images: str, tmp_path: Path
 ) -> None:
@@ -357,21 +369,23 @@ def test_standby_operator_takes_over_when_the_active_one_dies(
         both = wait_for("two operator peers", two_peers, timeout=90)
         # Identities are pod names (POD_ID); the highest priority is the active replica.
         active, standby = sorted(both, key=lambda k: int(str(both[k]["priority"])), reverse=True)
-        # kopf starts paused and logs "Resuming operations" once it finds no higher peer: the
-        # active one did, the standby did not.
+        # kopf starts paused; it logs "Resuming operations" when no live peer outranks it and
+        # "Pausing operations in favour of" when one appears (start order decides which it saw).
         wait_for(
-            "the active replica to resume",
-            lambda: "Resuming operations" in operator_log(kube_cluster, ns, active),
+            "the active replica to act and the standby to pause",
+            lambda: (
+                peering_state(operator_log(kube_cluster, ns, active)) == "active"
+                and peering_state(operator_log(kube_cluster, ns, standby)) == "paused"
+            ),
             timeout=60,
         )
-        assert "Resuming operations" not in operator_log(kube_cluster, ns, standby)
         killed = time.monotonic()
         kube_cluster.kubectl(
             "delete", "pod", "-n", ns, active, "--grace-period=0", "--force", "--wait=false"
         )
         wait_for(
             "the standby to resume",
-            lambda: "Resuming operations" in operator_log(kube_cluster, ns, standby),
+            lambda: peering_state(operator_log(kube_cluster, ns, standby)) == "active",
             timeout=90,
         )
         print(f"hand-over after {time.monotonic() - killed:.1f}s")
