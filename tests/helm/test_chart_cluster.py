@@ -287,6 +287,18 @@ def test_install_upload_play_helm_test_rbac_and_uninstall(
     assert "Phase:          Succeeded" in test.stdout, test.stdout
     print(f"helm test took {time.monotonic() - started:.1f}s")
 
+    # An upgrade keeps the generated token (lookup) and the operator pods never restarted
+    # (liveness probes pass on the active and the standby replica alike).
+    kube_cluster.helm(
+        "upgrade", RELEASE, str(CHART), "-n", ns, "--reuse-values", "--wait", timeout=400
+    )
+    assert read_token(kube_cluster, ns) == token
+    operators = kube_cluster.get_json(
+        "pods", "-n", ns, "-l", "app.kubernetes.io/component=operator"
+    )["items"]
+    assert len(operators) == 2
+    assert all(p["status"]["containerStatuses"][0]["restartCount"] == 0 for p in operators)
+
     # RBAC: what the operator did above worked with the chart's ServiceAccount and nothing
     # it was refused is in its log; what it must not do is denied by the API server.
     operator_sa, uploader_sa = f"{FULLNAME}-operator", f"{FULLNAME}-uploader"
