@@ -302,9 +302,10 @@ def test_install_upload_play_helm_test_rbac_and_uninstall(
     # RBAC: what the operator did above worked with the chart's ServiceAccount and nothing
     # it was refused is in its log; what it must not do is denied by the API server.
     operator_sa, uploader_sa = f"{FULLNAME}-operator", f"{FULLNAME}-uploader"
-    for pod_name in kube_cluster.kubectl(
-        "get", "pods", "-n", ns, "-l", "app.kubernetes.io/component=operator", "-o", "name"
-    ).stdout.split():
+    services = "app.kubernetes.io/component in (operator,uploader)"
+    pod_names = kube_cluster.kubectl("get", "pods", "-n", ns, "-l", services, "-o", "name")
+    assert len(pod_names.stdout.split()) == 3
+    for pod_name in pod_names.stdout.split():
         log = kube_cluster.kubectl("logs", "-n", ns, pod_name).stdout
         assert "Forbidden" not in log and "forbidden" not in log, log[-3000:]
     as_operator = ["--as", f"system:serviceaccount:{ns}:{operator_sa}"]
