@@ -102,72 +102,6 @@ class Tools:
         return done
 
 
-# ---------------------------------------------------------------------------------- docs
-CONFIG_DOC = REPO / "docs" / "configuration.md"
-CONFIG_HEADER = """# Configuration reference
-
-Generated from `deploy/helm/hlsforge/values.schema.json` by `python3 hack/platform.py
-config-docs` (`tests/helm` fails when this file is out of date). Defaults are in
-`deploy/helm/hlsforge/values.yaml`, where every key is commented. A wrong type, an unknown key or
-a value outside its enum fails `helm install`/`helm template` with the key's path, e.g.
-`at '/operator/replicas': got string, want integer`.
-
-| key | type | default | allowed | description |
-| --- | --- | --- | --- | --- |
-"""
-
-
-def _schema_type(node: dict[str, object]) -> str:
-    kind = node.get("type")
-    if isinstance(kind, list):
-        return " or ".join(str(k) for k in kind)
-    if kind is None and "anyOf" in node:
-        return "quantity"
-    return str(kind)
-
-
-def _allowed(node: dict[str, object]) -> str:
-    parts = []
-    if "enum" in node:
-        parts.append(", ".join(f"`{v}`" for v in node["enum"]))  # type: ignore[attr-defined]
-    for key, label in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<=")):
-        if key in node:
-            parts.append(f"{label} {node[key]}")
-    if "pattern" in node:
-        parts.append(f"pattern `{node['pattern']}`")
-    return "; ".join(parts)
-
-
-def config_rows(node: dict[str, object], prefix: str = "") -> list[str]:
-    rows: list[str] = []
-    props = node.get("properties")
-    if not isinstance(props, dict):
-        return rows
-    for key, child in props.items():
-        path = f"{prefix}{key}"
-        description = str(child.get("description", "")).replace("|", "\\|")
-        if child.get("type") == "object" and isinstance(child.get("properties"), dict):
-            rows.append(f"| `{path}` | object | | | {description} |")
-            rows += config_rows(child, f"{path}.")
-        else:
-            allowed = _allowed(child).replace("|", "\\|")
-            default = f"`{json.dumps(child['default'])}`" if "default" in child else ""
-            kind = _schema_type(child)
-            rows.append(f"| `{path}` | {kind} | {default} | {allowed} | {description} |")
-    return rows
-
-
-def config_doc() -> str:
-    """docs/configuration.md's text, from the chart's values.schema.json."""
-    schema = json.loads((CHART / "values.schema.json").read_text())
-    rules = (
-        "\n## Rules across keys\n\n"
-        "- `storage.mode: s3` requires `storage.s3.bucket` (3+ characters) and "
-        "`storage.s3.region`.\n"
-    )
-    return CONFIG_HEADER + "\n".join(config_rows(schema)) + "\n" + rules
-
-
 # ---------------------------------------------------------------------------------- images
 def build_images(tag: str, python: str) -> None:
     """Wheelhouse on the host (PyPI is reachable here, not in docker builds), then both images
@@ -512,8 +446,6 @@ def main(argv: list[str]) -> int:
     sub.choices["up"].add_argument("--skip-images", action="store_true")
     sub.add_parser("env")
     sub.add_parser("down")
-    docs = sub.add_parser("config-docs", help="write docs/configuration.md from values.schema.json")
-    docs.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
     sub.add_parser("_forward")
     args = ap.parse_args(argv)
     if args.cmd == "images":
@@ -525,14 +457,6 @@ def main(argv: list[str]) -> int:
         return env()
     if args.cmd == "down":
         return down()
-    if args.cmd == "config-docs":
-        if args.check:
-            if CONFIG_DOC.read_text() != config_doc():
-                log(f"{CONFIG_DOC} is out of date: run python3 hack/platform.py config-docs")
-                return 1
-            return 0
-        CONFIG_DOC.write_text(config_doc())
-        return 0
     return forward_loop()
 
 

@@ -25,3 +25,7 @@ env: ## Print two lines, export HLSFORGE_URL=... and HLSFORGE_TOKEN=... (for eva
 .PHONY: down
 down: ## Undo `make up`: jobs, release, namespace, media, port-forward (and the cluster if up started it)
 	$(PLATFORM_PY) down
+
+.PHONY: chart-docs
+chart-docs: ## Regenerate docs/configuration.md from the chart's values.schema.json
+	python3 hack/chart_docs.py

@@ -330,7 +330,7 @@ def test_schema_defaults_match_values_yaml_and_every_key_is_documented() -> None
 
 def test_configuration_doc_is_generated_from_the_schema() -> None:
     done = subprocess.run(
-        [sys.executable, str(REPO / "hack" / "platform.py"), "config-docs", "--check"],
+        [sys.executable, str(REPO / "hack" / "chart_docs.py"), "--check"],
         capture_output=True,
         text=True,
         check=False,
