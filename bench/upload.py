@@ -37,7 +37,7 @@ from tests.integration.test_uploader_harness import (  # noqa: E402
     pad_mp4,
     reset_peak_rss,
     rss_kib,
-    wait_until,
+    wait_for,
 )
 
 MiB = 1024 * 1024
@@ -127,7 +127,7 @@ def main() -> int:
             except httpx.HTTPError:
                 return False
 
-        wait_until("the uploader", ready, timeout=30, every=0.2)
+        wait_for("the uploader", ready, timeout=30, every=0.2)
         idle_mb = rss_kib(proc.pid)["VmRSS"] / 1024
         clip = make_clip(work / "clip.mp4", seconds=2)
         for size in args.sizes_mib:

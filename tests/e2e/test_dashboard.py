@@ -25,7 +25,7 @@ from tests.integration.test_uploader_harness import (
     TOKEN,
     Uploader,
     make_clip,
-    wait_until,
+    wait_for,
 )
 from tests.integration.test_uploader_pipeline import start_stack
 
@@ -105,4 +105,4 @@ def test_upload_watch_and_play_in_the_browser(stack: Uploader, tmp_path: Path) -
         found: dict[str, Any] = job["status"]
         return found if found.get("sourceDeleted") else None
 
-    assert wait_until("the source to be deleted", status, timeout=30)["phase"] == "Succeeded"
+    assert wait_for("the source to be deleted", status, timeout=30)["phase"] == "Succeeded"

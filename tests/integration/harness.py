@@ -40,7 +40,11 @@ def free_port() -> int:
 
 
 def make_clip(
-    path: Path, seconds: float, size: str = "320x180", audio: bool = True, noise: bool = False
+    path: Path,
+    seconds: float = 3,
+    size: str = "320x180",
+    audio: bool = True,
+    noise: bool = False,
 ) -> Path:
     """An H.264/AAC MP4 from ffmpeg's lavfi sources (nothing binary is committed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +69,51 @@ def make_clip(
     subprocess.run([*argv, str(path)], check=True, timeout=300)
     os.chmod(path, 0o644)  # noqa: PTH101 - readable by the transcoder's non-root user
     return path
+
+
+_PLATFORM_READY: set[Path] = set()
+
+
+def prepare_platform(cluster: KubeCluster) -> None:
+    """CRDs installed and the transcoder image in the node: once per test session."""
+    if cluster.kubeconfig in _PLATFORM_READY:
+        return
+    crds = str(REPO / "deploy" / "crds")
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", crds)
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    build_transcoder_image(cluster)
+    _PLATFORM_READY.add(cluster.kubeconfig)
+
+
+def media_namespace(cluster: KubeCluster, prefix: str) -> tuple[str, MediaVolume]:
+    """A namespace whose pods must meet the "restricted" Pod Security Standard (or are
+    refused), with the media claim bound to a fresh host folder."""
+    namespace = cluster.create_namespace(prefix)
+    cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    return namespace, MediaVolume.create(cluster, namespace)
+
+
+def operator_env(
+    cluster: KubeCluster, namespace: str, media_root: Path, metrics_port: int, **extra: str
+) -> dict[str, str]:
+    """Settings of an operator process for one test namespace: small pods, local image."""
+    return {
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "HLSFORGE_NAMESPACE": namespace,
+        "HLSFORGE_MEDIA_ROOT": str(media_root),
+        "HLSFORGE_MEDIA_PVC": MEDIA_PVC,
+        "HLSFORGE_TRANSCODER_IMAGE": IMAGE,
+        "HLSFORGE_IMAGE_PULL_POLICY": "Never",
+        "HLSFORGE_DEFAULT_CPU_REQUEST": "100m",
+        "HLSFORGE_DEFAULT_MEMORY_REQUEST": "128Mi",
+        "HLSFORGE_SCRATCH_SIZE_LIMIT": "1Gi",
+        "HLSFORGE_DEFAULT_EPHEMERAL_STORAGE_LIMIT": "2Gi",
+        "HLSFORGE_METRICS_ADDRESS": "127.0.0.1",
+        "HLSFORGE_METRICS_PORT": str(metrics_port),
+        **extra,
+    }
 
 
 def build_transcoder_image(cluster: KubeCluster) -> None:

@@ -23,15 +23,14 @@ from hlsforge_transcoder.verify import verify_dir
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
     ARTIFACTS,
-    IMAGE,
-    MEDIA_PVC,
-    REPO,
     Api,
     MediaVolume,
     OperatorProcess,
-    build_transcoder_image,
     free_port,
     make_clip,
+    media_namespace,
+    operator_env,
+    prepare_platform,
     wait_for,
 )
 
@@ -46,10 +45,7 @@ LADDER = [
 @pytest.fixture(scope="module")
 def platform(kube_cluster: KubeCluster) -> KubeCluster:
     """CRDs installed and the transcoder image in the node."""
-    crds = str(REPO / "deploy" / "crds")
-    kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", crds)
-    kube_cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    build_transcoder_image(kube_cluster)
+    prepare_platform(kube_cluster)
     return kube_cluster
 
 
@@ -63,21 +59,9 @@ class Env:
     metrics_port: int
 
     def operator_env(self, **extra: str) -> dict[str, str]:
-        return {
-            "KUBECONFIG": str(self.cluster.kubeconfig),
-            "HLSFORGE_NAMESPACE": self.namespace,
-            "HLSFORGE_MEDIA_ROOT": str(self.media.root),
-            "HLSFORGE_MEDIA_PVC": MEDIA_PVC,
-            "HLSFORGE_TRANSCODER_IMAGE": IMAGE,
-            "HLSFORGE_IMAGE_PULL_POLICY": "Never",
-            "HLSFORGE_DEFAULT_CPU_REQUEST": "100m",
-            "HLSFORGE_DEFAULT_MEMORY_REQUEST": "128Mi",
-            "HLSFORGE_SCRATCH_SIZE_LIMIT": "1Gi",
-            "HLSFORGE_DEFAULT_EPHEMERAL_STORAGE_LIMIT": "2Gi",
-            "HLSFORGE_METRICS_ADDRESS": "127.0.0.1",
-            "HLSFORGE_METRICS_PORT": str(self.metrics_port),
-            **extra,
-        }
+        return operator_env(
+            self.cluster, self.namespace, self.media.root, self.metrics_port, **extra
+        )
 
     def new_operator(
         self, name: str, args: list[str] | None = None, settings: dict[str, str] | None = None
@@ -110,12 +94,7 @@ class Env:
 
 
 def _env(cluster: KubeCluster, prefix: str, **operator_settings: str) -> Iterator[Env]:
-    namespace = cluster.create_namespace(prefix)
-    # Pods here must satisfy the "restricted" Pod Security Standard, or they are refused.
-    cluster.kubectl(
-        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
-    )
-    media = MediaVolume.create(cluster, namespace)
+    namespace, media = media_namespace(cluster, prefix)
     env = Env(
         cluster,
         namespace,

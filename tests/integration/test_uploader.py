@@ -577,9 +577,9 @@ def test_hls_is_served_only_for_a_succeeded_job_with_types_cache_and_ranges(
         r = http.get(f"{hls}/master.m3u8")
         return r if r.status_code == 200 else None
 
-    from tests.integration.test_uploader_harness import wait_until
+    from tests.integration.test_uploader_harness import wait_for
 
-    r = wait_until("the playlist", served, timeout=10)
+    r = wait_for("the playlist", served, timeout=10)
     assert r.headers["content-type"] == "application/vnd.apple.mpegurl"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "no-cache" in r.headers["cache-control"]

@@ -19,7 +19,7 @@ from tests.integration.test_uploader_harness import (
     TOKEN,
     Uploader,
     make_clip,
-    wait_until,
+    wait_for,
 )
 
 pytestmark = pytest.mark.cluster
@@ -67,7 +67,7 @@ def test_upload_wait_json_follows_the_job_to_the_end(up: Uploader, tmp_path: Pat
         listed = up.cluster.get_json("tj", "-n", up.namespace)["items"]
         return listed[0]["metadata"]["name"] if listed else None
 
-    name = wait_until("the job", job_id, timeout=30, every=0.2)
+    name = wait_for("the job", job_id, timeout=30, every=0.2)
     assert up.cluster.get_json("tj", name, "-n", up.namespace)["spec"]["priority"] == 2
     time.sleep(0.5)
     for status in (
@@ -103,7 +103,7 @@ def test_a_failed_job_exits_1_with_its_reason(up: Uploader, tmp_path: Path) -> N
         uploaded.update(json.loads(proc.stdout.readline()))
         return True
 
-    wait_until("the upload", first_line, timeout=30)
+    wait_for("the upload", first_line, timeout=30)
     up.cluster.kubectl(
         *("patch", "tj", uploaded["id"], "-n", up.namespace, "--subresource=status"),
         "--type=merge",

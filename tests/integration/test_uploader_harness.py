@@ -15,7 +15,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,47 +22,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.integration.conftest import REPO, KubeCluster
+from tests.integration.conftest import KubeCluster
+from tests.integration.harness import ARTIFACTS, free_port, make_clip, wait_for
 
-ARTIFACTS = REPO / "artifacts"
+__all__ = ["ARTIFACTS", "free_port", "make_clip", "wait_for"]
 TOKEN = "it-token-7f3a9c1e5b"  # noqa: S105 - a test-only token given to the test uploader
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_until(what: str, probe: Callable[[], T | None], timeout: float, every: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
-
-
-def make_clip(path: Path, seconds: float = 3, size: str = "320x180") -> Path:
-    """A small H.264/AAC MP4 from lavfi sources (nothing binary is committed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            *("ffmpeg", "-v", "error", "-nostdin", "-y"),
-            *("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30"),
-            *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"),
-            *("-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "30"),
-            *("-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", str(path)),
-        ],
-        check=True,
-        timeout=120,
-    )
-    path.chmod(0o644)
-    return path
 
 
 def pad_mp4(clip: Path, out: Path, total_bytes: int) -> Path:
@@ -139,7 +103,7 @@ class Uploader:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_until("the uploader to be ready", self._ready, timeout=30)
+        wait_for("the uploader to be ready", self._ready, timeout=30)
         return self
 
     def _ready(self) -> bool:

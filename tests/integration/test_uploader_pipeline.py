@@ -18,13 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import REPO, KubeCluster
+from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
-    IMAGE,
-    MEDIA_PVC,
     MediaVolume,
     OperatorProcess,
-    build_transcoder_image,
+    media_namespace,
+    operator_env,
+    prepare_platform,
 )
 from tests.integration.test_uploader_harness import (
     ARTIFACTS,
@@ -32,7 +32,7 @@ from tests.integration.test_uploader_harness import (
     Uploader,
     free_port,
     make_clip,
-    wait_until,
+    wait_for,
 )
 
 pytestmark = pytest.mark.cluster
@@ -42,31 +42,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def start_stack(cluster: KubeCluster, prefix: str) -> tuple[Uploader, OperatorProcess, MediaVolume]:
     """CRD, transcoder image, a restricted namespace with its media claim, operator, uploader.
     The caller stops the processes and removes the volume."""
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "deploy" / "crds")
-    )
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    build_transcoder_image(cluster)
-    namespace = cluster.create_namespace(prefix)
-    cluster.kubectl(
-        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
-    )
-    media = MediaVolume.create(cluster, namespace)
+    prepare_platform(cluster)
+    namespace, media = media_namespace(cluster, prefix)
     operator = OperatorProcess(
-        env={
-            "KUBECONFIG": str(cluster.kubeconfig),
-            "HLSFORGE_NAMESPACE": namespace,
-            "HLSFORGE_MEDIA_ROOT": str(media.root),
-            "HLSFORGE_MEDIA_PVC": MEDIA_PVC,
-            "HLSFORGE_TRANSCODER_IMAGE": IMAGE,
-            "HLSFORGE_IMAGE_PULL_POLICY": "Never",
-            "HLSFORGE_DEFAULT_CPU_REQUEST": "100m",
-            "HLSFORGE_DEFAULT_MEMORY_REQUEST": "128Mi",
-            "HLSFORGE_SCRATCH_SIZE_LIMIT": "1Gi",
-            "HLSFORGE_DEFAULT_EPHEMERAL_STORAGE_LIMIT": "2Gi",
-            "HLSFORGE_METRICS_ADDRESS": "127.0.0.1",
-            "HLSFORGE_METRICS_PORT": str(free_port()),
-        },
+        env=operator_env(cluster, namespace, media.root, free_port()),
         log_path=ARTIFACTS / f"operator-{namespace}.log",
     ).start()
     uploader = Uploader(cluster, namespace, media.root, ARTIFACTS / f"uploader-{namespace}.log")
@@ -117,7 +96,7 @@ def test_upload_transcode_and_play_through_the_uploader(stack: Uploader, tmp_pat
 
     with httpx.Client(headers=AUTH, timeout=30) as http:
         # The operator persists Succeeded first and deletes the source after (never before).
-        job = wait_until(
+        job = wait_for(
             "the source to be deleted",
             lambda: (j := http.get(f"{stack.base}/v1/jobs/{job_id}").json())["sourceDeleted"] and j,
             timeout=30,
