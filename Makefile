@@ -60,7 +60,7 @@ fmt: venv ## Format the code
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: test
-test: deps venv lint cluster-deps uploader-deps web ## Install everything needed, then lint and run the whole test suite
+test: deps venv lint cluster-deps uploader-deps platform-deps web ## Install everything needed, then lint and run the whole test suite
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
