@@ -16,33 +16,20 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from tests.helm.chart import CHART, CI_VALUES, REPO
 from tests.integration.conftest import KubeCluster
-from tests.integration.harness import free_port, make_clip
+from tests.integration.harness import free_port, make_clip, wait_for
 
 pytestmark = pytest.mark.cluster
 TAG = "helmtest"
 RELEASE = "hf"
 FULLNAME = "hf-hlsforge"
 MEDIA_ROOT = Path("/var/lib/hlsforge-media")
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: float = 1.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
 
 
 def restricted_namespace(cluster: KubeCluster, prefix: str) -> str:
