@@ -210,11 +210,15 @@ async def reconcile_job(
     if job is None and key in runtime.reserved:
         return  # created a moment ago; wait for the watch to show it
     if job is None and current.phase in (Phase.PENDING, Phase.QUEUED):
+        # Only the decision and the reservation of the slot are serialised; the API call is
+        # not, so a burst of admissions does not queue behind one lock.
         async with runtime.admission:
             free = _slot_free(runtime, key, jobs, transcodejobs.get("queue", ()))
             outcome = reconcile(Observation(**obs_kwargs, slot_free=free))
             if outcome.action is Action.CREATE_JOB:
-                await _create_job(runtime, key, uid, parsed)
+                runtime.reserved.add(key)
+        if outcome.action is Action.CREATE_JOB:
+            await _create_job(runtime, key, uid, parsed)
     else:
         outcome = reconcile(Observation(**obs_kwargs))
         outcome = await _act(runtime, key, uid, parsed, outcome, now, meta.get("generation"))

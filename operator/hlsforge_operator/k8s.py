@@ -19,19 +19,34 @@ from hlsforge_api.v1alpha1 import GROUP, PLURAL, VERSION
 log = logging.getLogger(__name__)
 
 
+_API: client.ApiClient | None = None
+
+
 def load_config() -> None:
-    """In a pod: the ServiceAccount; elsewhere: the kubeconfig (``$KUBECONFIG``)."""
+    """In a pod: the ServiceAccount; elsewhere: the kubeconfig (``$KUBECONFIG``).
+
+    One ApiClient (one connection pool) serves every call: a client per call would pay a
+    TLS handshake for each Job created or status written.
+    """
+    global _API
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
+    _API = client.ApiClient()
+
+
+def _api() -> client.ApiClient:
+    if _API is None:
+        raise RuntimeError("k8s.load_config() was not called")
+    return _API
 
 
 def create_job(manifest: dict[str, Any]) -> bool:
     """Create the Job; False when it already exists (a re-run handler: not an error)."""
     meta = manifest["metadata"]
     try:
-        client.BatchV1Api().create_namespaced_job(meta["namespace"], cast(Any, manifest))
+        client.BatchV1Api(_api()).create_namespaced_job(meta["namespace"], cast(Any, manifest))
     except ApiException as exc:
         if exc.status == 409:
             return False
@@ -42,7 +57,7 @@ def create_job(manifest: dict[str, Any]) -> bool:
 def delete_job(namespace: str, name: str) -> bool:
     """Delete the Job and (foreground) its pods; False when it is already gone."""
     try:
-        client.BatchV1Api().delete_namespaced_job(
+        client.BatchV1Api(_api()).delete_namespaced_job(
             name, namespace, propagation_policy="Foreground", grace_period_seconds=10
         )
     except ApiException as exc:
@@ -54,7 +69,7 @@ def delete_job(namespace: str, name: str) -> bool:
 
 def job_exists(namespace: str, name: str) -> bool:
     try:
-        client.BatchV1Api().read_namespaced_job(name, namespace)
+        client.BatchV1Api(_api()).read_namespaced_job(name, namespace)
     except ApiException as exc:
         if exc.status == 404:
             return False
@@ -64,7 +79,7 @@ def job_exists(namespace: str, name: str) -> bool:
 
 def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     """Merge-patch the TranscodeJob's status subresource."""
-    client.CustomObjectsApi().patch_namespaced_custom_object_status(
+    client.CustomObjectsApi(_api()).patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, PLURAL, name, {"status": status}
     )
 
@@ -76,7 +91,7 @@ def follow_log(namespace: str, pod: str, container: str) -> Iterator[Iterator[st
     The response is closed on exit, which also unblocks a reader in another thread.
     """
     # With _preload_content=False the client returns the raw urllib3 response.
-    response: Any = client.CoreV1Api().read_namespaced_pod_log(
+    response: Any = client.CoreV1Api(_api()).read_namespaced_pod_log(
         pod,
         namespace,
         container=container,
