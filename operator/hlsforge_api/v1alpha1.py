@@ -22,6 +22,8 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from hlsforge_api.quantity import parse_quantity
+
 GROUP = "hlsforge.io"
 VERSION = "v1alpha1"
 API_VERSION: Final = "hlsforge.io/v1alpha1"
@@ -198,6 +200,17 @@ class Resources(ApiModel):
 
     requests: ResourceList | None = None
     limits: ResourceList | None = None
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        if self.requests is None or self.limits is None:
+            return self
+        limits = self.limits.model_dump(by_alias=True, exclude_none=True)
+        for name, request in self.requests.model_dump(by_alias=True, exclude_none=True).items():
+            limit = limits.get(name)
+            if limit is not None and parse_quantity(request) > parse_quantity(limit):
+                raise ValueError(f"resources.requests.{name} exceeds resources.limits.{name}")
+        return self
 
 
 _ENCODING_RULES = (

@@ -16,6 +16,7 @@ from posixpath import join as posix_join
 from typing import Any
 
 from hlsforge_api.exitcodes import NON_RETRYABLE
+from hlsforge_api.quantity import parse_quantity
 from hlsforge_api.v1alpha1 import EncodingSettings, ResourceList, TranscodeJobSpec
 from hlsforge_operator import names
 from hlsforge_operator.settings import OperatorSettings
@@ -32,29 +33,38 @@ def encoding_settings_json(spec: TranscodeJobSpec) -> str:
     return json.dumps(settings.to_wire(), separators=(",", ":"), sort_keys=True)
 
 
-def _resource_list(given: ResourceList | None, defaults: dict[str, str]) -> dict[str, str]:
-    merged = dict(defaults)
-    if given is not None:
-        merged.update(given.model_dump(by_alias=True, exclude_none=True))
-    return merged
+def _given(resources: ResourceList | None) -> dict[str, str]:
+    return resources.model_dump(by_alias=True, exclude_none=True) if resources else {}
 
 
 def resources(spec: TranscodeJobSpec, settings: OperatorSettings) -> dict[str, dict[str, str]]:
-    requested = spec.resources
-    return {
-        "requests": _resource_list(
-            requested.requests if requested else None,
-            {"cpu": settings.default_cpu_request, "memory": settings.default_memory_request},
-        ),
-        "limits": _resource_list(
-            requested.limits if requested else None,
-            {
-                "cpu": settings.default_cpu_limit,
-                "memory": settings.default_memory_limit,
-                "ephemeral-storage": settings.default_ephemeral_storage_limit,
-            },
-        ),
-    }
+    """The spec's requests and limits over the settings' defaults.
+
+    A default never contradicts what the spec gives: a default request above a given limit
+    drops to that limit, and a default limit below a given request rises to it (a pod whose
+    request exceeds its limit is refused by the API server). The models refuse a spec whose
+    own request exceeds its own limit.
+    """
+    given = spec.resources
+    spec_requests = _given(given.requests if given else None)
+    spec_limits = _given(given.limits if given else None)
+    requests = {
+        "cpu": settings.default_cpu_request,
+        "memory": settings.default_memory_request,
+        "ephemeral-storage": settings.default_ephemeral_storage_request,
+    } | spec_requests
+    limits = {
+        "cpu": settings.default_cpu_limit,
+        "memory": settings.default_memory_limit,
+        "ephemeral-storage": settings.default_ephemeral_storage_limit,
+    } | spec_limits
+    for name in requests.keys() & limits.keys():
+        if parse_quantity(requests[name]) > parse_quantity(limits[name]):
+            if name in spec_requests:
+                limits[name] = requests[name]
+            else:
+                requests[name] = limits[name]
+    return {"requests": requests, "limits": limits}
 
 
 def volume_path(settings: OperatorSettings, location: str) -> str:

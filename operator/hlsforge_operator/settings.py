@@ -37,6 +37,9 @@ class OperatorSettings(BaseSettings):
     default_memory_request: str = "1Gi"
     default_cpu_limit: str = "2"
     default_memory_limit: str = "4Gi"
+    default_ephemeral_storage_request: str = "1Gi"
+    """Scheduling reserve for scratch; without it Kubernetes requests the whole limit and a
+    node fits only (its disk / the limit) transcodes at once."""
     default_ephemeral_storage_limit: str = "20Gi"
     job_ttl_seconds: int = Field(default=3600, ge=60)
     """Finished Jobs are garbage-collected after this; status is mirrored long before."""

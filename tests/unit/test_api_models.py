@@ -139,6 +139,10 @@ def test_output_must_differ_from_source() -> None:
             "unique",
         ),
         ({"resources": {"limits": {"memory": "lots"}}}, "memory"),
+        (
+            {"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}},
+            "requests.memory exceeds resources.limits.memory",
+        ),
         ({"unknownField": 1}, "unknownField"),
         ({"thumbnails": {"sprite": {"columns": 0}}}, "columns"),
     ],
@@ -210,3 +214,14 @@ def test_exit_codes_split_into_retryable_and_final() -> None:
     assert len({c.reason for c in ExitCode}) == len(ExitCode)
     # Kubernetes reports signals as 128+N; no code of ours may be confused with one.
     assert all(c < 128 for c in ExitCode)
+
+
+def test_quantities() -> None:
+    from hlsforge_api.quantity import parse_quantity
+
+    assert parse_quantity("500m") < parse_quantity("1") < parse_quantity("2")
+    assert parse_quantity("1Gi") == 2**30
+    assert parse_quantity("1G") == 10**9
+    assert parse_quantity("1.5Gi") == parse_quantity("1536Mi")
+    with pytest.raises(ValueError, match="not a quantity"):
+        parse_quantity("lots")

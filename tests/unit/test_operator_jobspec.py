@@ -113,7 +113,35 @@ def test_resources_merge_spec_over_defaults(
     job = build(resources=resources) if resources else build()
     (container,) = pod_spec(job)["containers"]
     assert container["resources"]["limits"] == expected_limits
-    assert container["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+    # An explicit ephemeral-storage request: otherwise the limit becomes the request.
+    assert container["resources"]["requests"] == {
+        "cpu": "1",
+        "memory": "1Gi",
+        "ephemeral-storage": "1Gi",
+    }
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        # A given limit below the default request lowers the request (else: pod refused).
+        (
+            {"limits": {"cpu": "500m", "ephemeral-storage": "512Mi"}},
+            {"cpu": ("500m", "500m"), "ephemeral-storage": ("512Mi", "512Mi")},
+        ),
+        # A given request above the default limit raises the limit.
+        ({"requests": {"memory": "8Gi"}}, {"memory": ("8Gi", "8Gi")}),
+        # Consistent values pass through untouched.
+        ({"requests": {"cpu": "250m"}}, {"cpu": ("250m", "2")}),
+    ],
+)
+def test_defaults_never_contradict_the_spec(
+    resources: dict[str, Any], expected: dict[str, tuple[str, str]]
+) -> None:
+    (container,) = pod_spec(build(resources=resources))["containers"]
+    for name, (request, limit) in expected.items():
+        assert container["resources"]["requests"][name] == request
+        assert container["resources"]["limits"][name] == limit
 
 
 def test_job_names_are_deterministic_and_bounded() -> None:
