@@ -34,6 +34,7 @@ from tests.integration.harness import (  # noqa: E402
     Api,
     MediaVolume,
     OperatorProcess,
+    build_transcoder_image,
     make_clip,
     wait_for,
 )
@@ -52,6 +53,15 @@ def local_cluster() -> KubeCluster:
         helm_path=Path(ask("path", "helm")),
         started_here=False,
     )
+
+
+def delete_all(api: Api) -> None:
+    listed: Any = api.custom.list_namespaced_custom_object(
+        "hlsforge.io", "v1alpha1", api.namespace, "transcodejobs"
+    )
+    for cr in listed["items"]:
+        api.delete_tj(cr["metadata"]["name"])
+    wait_for("the TranscodeJobs to be deleted", lambda: not api.jobs() or None, timeout=600)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -90,6 +100,7 @@ def main() -> int:
         "HLSFORGE_METRICS_PORT": "0",
         "HLSFORGE_DEFAULT_CPU_REQUEST": "1m",
         "HLSFORGE_DEFAULT_MEMORY_REQUEST": "1Mi",
+        "HLSFORGE_DEFAULT_EPHEMERAL_STORAGE_REQUEST": "1Mi",
     }
     # Phase 1: pods never start (the image is never pulled), so only the operator works.
     operator = OperatorProcess(
@@ -133,9 +144,9 @@ def main() -> int:
         )
         rss_burst = peak_rss_mb(operator.proc.pid) if operator.proc else float("nan")
     finally:
+        # Deleted while the operator runs: their finalizers need it (or the namespace hangs).
+        delete_all(api)
         operator.stop()
-    for cr in crs:
-        api.delete_tj(cr["metadata"]["name"])
 
     print(f"operator peak RSS (burst): {rss_burst:.0f} MB")
     if args.real == 0:
@@ -143,18 +154,7 @@ def main() -> int:
         media.remove(cluster)
         return 0
     # Phase 2: real transcodes in real pods.
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "hack/cluster.py"),
-            "image-build",
-            IMAGE,
-            str(REPO),
-            "-f",
-            str(REPO / "transcoder-image/Dockerfile"),
-        ],
-        check=True,
-    )
+    build_transcoder_image(cluster)
     operator = OperatorProcess(
         env={**env, "HLSFORGE_TRANSCODER_IMAGE": IMAGE, "HLSFORGE_IMAGE_PULL_POLICY": "Never"},
         log_path=ARTIFACTS / f"bench-operator-{namespace}-real.log",
@@ -178,6 +178,7 @@ def main() -> int:
         rss = max(rss_burst, peak_rss_mb(operator.proc.pid) if operator.proc else 0)
         print(f"operator peak RSS: {rss:.0f} MB")
     finally:
+        delete_all(api)
         operator.stop()
         cluster.kubectl("delete", "namespace", namespace, "--wait=false")
         media.remove(cluster)
