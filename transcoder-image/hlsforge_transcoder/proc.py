@@ -45,13 +45,10 @@ def kill_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run_bounded(argv: list[str], timeout_s: float) -> Completed:
-    """Run ``argv``, stdin closed, pipes drained; ``ToolTimeoutError`` after ``timeout_s``.
-
-    ``communicate`` drains stdout and stderr together, so a chatty child never blocks on a
-    full pipe. On timeout the process group is killed, not just the child.
-    """
-    proc = subprocess.Popen(
+def spawn(argv: list[str]) -> subprocess.Popen[str]:
+    """Start a child in its own session (its group can be killed), stdin closed, both pipes
+    captured as text, and dying with us (``die_with_parent``). Raises OSError."""
+    return subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -61,6 +58,15 @@ def run_bounded(argv: list[str], timeout_s: float) -> Completed:
         start_new_session=True,
         preexec_fn=die_with_parent,
     )
+
+
+def run_bounded(argv: list[str], timeout_s: float) -> Completed:
+    """Run ``argv``, stdin closed, pipes drained; ``ToolTimeoutError`` after ``timeout_s``.
+
+    ``communicate`` drains stdout and stderr together, so a chatty child never blocks on a
+    full pipe. On timeout the process group is killed, not just the child.
+    """
+    proc = spawn(argv)
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:

@@ -55,7 +55,7 @@ from hlsforge_transcoder.probe import (
     run_probe,
     validate,
 )
-from hlsforge_transcoder.proc import ToolTimeoutError, die_with_parent, kill_group, run_bounded
+from hlsforge_transcoder.proc import ToolTimeoutError, kill_group, run_bounded, spawn
 from hlsforge_transcoder.progress import ProgressParser
 from hlsforge_transcoder.sniff import SNIFF_BYTES, sniff
 from hlsforge_transcoder.thumbnails import sprite_vtt
@@ -196,16 +196,7 @@ def run_ffmpeg(
     kills the process group on a stall or when the output grows beyond ``max_bytes``.
     """
     try:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        proc = spawn(args)
     except OSError as exc:
         raise EncodeFailed("FfmpegMissing", f"cannot run ffmpeg: {exc}") from None
     assert proc.stdout is not None and proc.stderr is not None
