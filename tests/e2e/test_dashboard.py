@@ -27,7 +27,7 @@ from tests.integration.test_uploader_harness import (
     make_clip,
     wait_for,
 )
-from tests.integration.test_uploader_pipeline import start_stack
+from tests.integration.test_uploader_pipeline import running_stack
 
 pytestmark = pytest.mark.cluster
 
@@ -48,13 +48,8 @@ def stack(kube_cluster: KubeCluster) -> Iterator[Uploader]:
     missing = [str(p) for p in (CHROMIUM, PLAYWRIGHT_CORE, HLS_BUNDLE) if not p.exists()]
     if missing or shutil.which("node") is None:
         pytest.fail(f"run `make uploader-deps web` first; missing: {missing or ['node']}")
-    uploader, operator, media = start_stack(kube_cluster, "e2e")
-    try:
+    with running_stack(kube_cluster, "e2e") as uploader:
         yield uploader
-    finally:
-        uploader.stop()
-        operator.stop()
-        media.remove(kube_cluster)
 
 
 def test_upload_watch_and_play_in_the_browser(stack: Uploader, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ directory that the uploader and the operator also see.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -20,7 +21,6 @@ import pytest
 
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
-    MediaVolume,
     OperatorProcess,
     media_namespace,
     operator_env,
@@ -39,9 +39,10 @@ pytestmark = pytest.mark.cluster
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def start_stack(cluster: KubeCluster, prefix: str) -> tuple[Uploader, OperatorProcess, MediaVolume]:
+@contextlib.contextmanager
+def running_stack(cluster: KubeCluster, prefix: str) -> Iterator[Uploader]:
     """CRD, transcoder image, a restricted namespace with its media claim, operator, uploader.
-    The caller stops the processes and removes the volume."""
+    All of it is stopped and removed on exit."""
     prepare_platform(cluster)
     namespace, media = media_namespace(cluster, prefix)
     operator = OperatorProcess(
@@ -51,22 +52,17 @@ def start_stack(cluster: KubeCluster, prefix: str) -> tuple[Uploader, OperatorPr
     uploader = Uploader(cluster, namespace, media.root, ARTIFACTS / f"uploader-{namespace}.log")
     try:
         uploader.start()
-    except BaseException:
-        operator.stop()
-        media.remove(cluster)
-        raise
-    return uploader, operator, media
-
-
-@pytest.fixture(scope="module")
-def stack(kube_cluster: KubeCluster) -> Iterator[Uploader]:
-    uploader, operator, media = start_stack(kube_cluster, "uplpipe")
-    try:
         yield uploader
     finally:
         uploader.stop()
         operator.stop()
-        media.remove(kube_cluster)
+        media.remove(cluster)
+
+
+@pytest.fixture(scope="module")
+def stack(kube_cluster: KubeCluster) -> Iterator[Uploader]:
+    with running_stack(kube_cluster, "uplpipe") as uploader:
+        yield uploader
 
 
 def test_upload_transcode_and_play_through_the_uploader(stack: Uploader, tmp_path: Path) -> None:

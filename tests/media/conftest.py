@@ -182,3 +182,27 @@ def first_video_packet(segment: Path, init: Path | None, scratch: Path) -> tuple
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
     pts, flags = out.splitlines()[0].split(",")[:2]
     return float(pts), flags
+
+
+def decode_errors(master: Path, selector: str) -> str:
+    """stderr of a client decoding one part of the output (empty means it played cleanly)."""
+    done = subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(master),
+            "-map",
+            selector,
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.stderr.strip() or ("" if done.returncode == 0 else f"exit {done.returncode}")

@@ -27,6 +27,7 @@ from .conftest import (
     Clips,
     Run,
     cli,
+    decode_errors,
     engine_argv,
     first_video_packet,
     leftovers,
@@ -35,30 +36,6 @@ from .conftest import (
 )
 
 pytestmark = pytest.mark.media
-
-
-def decode_errors(master: Path, selector: str) -> str:
-    """stderr of a client decoding one part of the output (empty means it played cleanly)."""
-    done = subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            str(master),
-            "-map",
-            selector,
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return done.stderr.strip() or ("" if done.returncode == 0 else f"exit {done.returncode}")
 
 
 def check_output(out: Path, scratch: Path, *, source_duration: float) -> dict[str, Any]:
