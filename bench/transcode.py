@@ -28,7 +28,7 @@ from pathlib import Path
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_transcoder.ffmpeg_args import build_args
 from hlsforge_transcoder.limits import runtime_limits
-from hlsforge_transcoder.probe import input_url
+from hlsforge_transcoder.media_input import local_input
 from hlsforge_transcoder.run import inspect
 
 DURATION = 30
@@ -93,7 +93,7 @@ def main() -> int:
             bare_dir.mkdir()
             argv = build_args(
                 plan,
-                src_url=input_url(src),
+                source=local_input(src),
                 demuxer=probe.demuxer,
                 out_dir=str(bare_dir),
                 limits=LIMITS,

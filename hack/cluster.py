@@ -49,7 +49,7 @@ def locked(s: Settings) -> Iterator[None]:
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build", help="build the pinned binaries and helm into the cache")
+    sub.add_parser("build", help="build the pinned binaries, helm and the S3 server into the cache")
     sub.add_parser("deps", help="apt-get install the missing Debian packages")
     sub.add_parser("up")
     sub.add_parser("down")
@@ -87,6 +87,7 @@ def main(argv: list[str]) -> int:
         build.ensure_binaries(s)
         build.ensure_helm(s)
         build.ensure_coredns(s)
+        build.ensure_versitygw(s)
         return 0
     if args.cmd == "image-build":
         build_args = dict(arg.split("=", 1) for arg in args.build_arg)

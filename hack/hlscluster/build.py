@@ -9,7 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from .settings import COREDNS_VERSION, HELM_VERSION, K8S_COMMANDS, K8S_VERSION, Settings
+from .settings import (
+    COREDNS_VERSION,
+    HELM_VERSION,
+    K8S_COMMANDS,
+    K8S_VERSION,
+    VERSITYGW_VERSION,
+    Settings,
+)
 
 
 def go_binary() -> str:
@@ -104,3 +111,10 @@ def ensure_helm(s: Settings) -> float | None:
 def ensure_coredns(s: Settings) -> float | None:
     out = s.binary("coredns")
     return _go_install("coredns", "github.com/coredns/coredns", COREDNS_VERSION, out, "-s -w")
+
+
+def ensure_versitygw(s: Settings) -> float | None:
+    """The S3-compatible server (posix backend) that the S3 tests start on 127.0.0.1."""
+    out = s.binary("versitygw")
+    package = "github.com/versity/versitygw/cmd/versitygw"
+    return _go_install("versitygw", package, VERSITYGW_VERSION, out, "-s -w")

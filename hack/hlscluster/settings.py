@@ -10,6 +10,8 @@ K8S_VERSION = "v1.33.13"
 ETCD_VERSION = "v3.5.21"  # the version k8s.io/kubernetes v1.33.13 itself requires
 HELM_VERSION = "v3.18.6"
 COREDNS_VERSION = "v1.12.1"
+# The S3-compatible server the tests run (Apache-2.0; MinIO's server is AGPL).
+VERSITYGW_VERSION = "v1.8.0"
 DEBIAN_SUITE = "bookworm"
 
 NODE_NAME = "hlsforge-node"
@@ -88,6 +90,10 @@ class Settings:
         return self.cache / "coredns" / COREDNS_VERSION / "bin"
 
     @property
+    def versitygw_bin(self) -> Path:
+        return self.cache / "versitygw" / VERSITYGW_VERSION / "bin"
+
+    @property
     def images_cache(self) -> Path:
         return self.cache / "images"
 
@@ -142,6 +148,8 @@ class Settings:
             return self.helm_bin / "helm"
         if name == "coredns":
             return self.coredns_bin / "coredns"
+        if name == "versitygw":
+            return self.versitygw_bin / "versitygw"
         if name == "pause":
             return self.k8s_bin / "pause"
         return self.k8s_bin / name

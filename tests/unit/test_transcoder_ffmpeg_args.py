@@ -2,12 +2,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from fractions import Fraction
+from pathlib import Path
 
 from hlsforge_api.v1alpha1 import SegmentFormat, VideoCodec
 from hlsforge_transcoder.ffmpeg_args import build_args, filter_graph
 from hlsforge_transcoder.ladder import AudioPlan, Plan, PlannedRendition, SpritePlan
 from hlsforge_transcoder.limits import Limits
+from hlsforge_transcoder.media_input import local_input
 
+SRC_IN = local_input(Path("/in/src"))
+SRC = local_input(Path("/s"))
 LIMITS = Limits()
 PLAN = Plan(
     renditions=(
@@ -64,7 +68,7 @@ def test_two_renditions_audio_and_poster_in_one_process() -> None:
         *("-map", "[poster]", "-frames:v", "1", "-update", "1", "-c:v", "mjpeg", "-q:v", "3"),
         *("-map_metadata", "-1", "-f", "image2", "/out/poster.jpg"),
     ]
-    got = build_args(PLAN, src_url="file:/in/src", demuxer="mov", out_dir="/out", limits=LIMITS)
+    got = build_args(PLAN, source=SRC_IN, demuxer="mov", out_dir="/out", limits=LIMITS)
     assert got == expected
     assert "-safe" not in got and "-allowed_extensions" not in got
 
@@ -78,7 +82,7 @@ def test_copy_only_needs_no_filter_graph_and_no_encoder_options() -> None:
         segment_format=SegmentFormat.FMP4,
     )
     assert filter_graph(plan) is None
-    got = build_args(plan, src_url="file:/s", demuxer="matroska", out_dir="/o", limits=LIMITS)
+    got = build_args(plan, source=SRC, demuxer="matroska", out_dir="/o", limits=LIMITS)
     assert got[len(HEAD) - 2 :][:4] == ["-i", "file:/s", "-map", "0:v:0"]
     assert "-filter_complex" not in got and "-preset" not in got and "-c:a" not in got
     assert got[got.index("-c:v:0") + 1] == "copy"
@@ -101,7 +105,7 @@ def test_copy_top_with_encoded_lower_rung_and_sprite() -> None:
         "[bs]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,10)',"
         "scale=160:90,setsar=1,tile=10x2[sprite]"
     )
-    got = build_args(plan, src_url="file:/s", demuxer="mov", out_dir="/o", limits=LIMITS)
+    got = build_args(plan, source=SRC, demuxer="mov", out_dir="/o", limits=LIMITS)
     maps = [got[i + 1] for i, a in enumerate(got) if a == "-map"]
     assert maps == ["0:v:0", "0:a:0", "[v1]", "0:a:0", "[sprite]"]
     assert "-force_key_frames:v:0" not in got and "-force_key_frames:v:1" in got
@@ -110,7 +114,7 @@ def test_copy_top_with_encoded_lower_rung_and_sprite() -> None:
 
 def test_hevc_uses_x265_params_and_hvc1_tag_and_threads() -> None:
     plan = replace(PLAN, codec=VideoCodec.H265, segment_format=SegmentFormat.FMP4, poster_at=None)
-    got = build_args(plan, src_url="file:/s", demuxer="mov", out_dir="/o", limits=Limits(threads=2))
+    got = build_args(plan, source=SRC, demuxer="mov", out_dir="/o", limits=Limits(threads=2))
     assert got[got.index("-c:v:1") + 1] == "libx265"
     assert got[got.index("-x265-params:v:1") + 1] == (
         "keyint=120:min-keyint=120:scenecut=0:log-level=error"

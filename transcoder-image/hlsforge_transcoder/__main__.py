@@ -1,5 +1,6 @@
 """Container entrypoint: ``python -m hlsforge_transcoder --settings-json '{...}' SRC DEST``
-(or ``--settings settings.json``).
+(or ``--settings settings.json``). SRC and DEST are paths or ``s3://bucket/key`` URIs (S3 is
+reached with ``HLSFORGE_S3_*`` and the AWS default credential chain).
 
 stdout carries JSON lines only (``probed``, ``planned``, ``progress``..., then ``done`` or
 ``error``); the operator follows them from the pod log. The exit status is an ``ExitCode``.
@@ -26,10 +27,11 @@ from pydantic import ValidationError
 from hlsforge_api.exitcodes import ExitCode
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_transcoder.errors import Killed, TranscodeError, UsageError
+from hlsforge_transcoder.job import run_job
 from hlsforge_transcoder.limits import runtime_limits
 from hlsforge_transcoder.manifest import outputs
 from hlsforge_transcoder.progress import encode_line
-from hlsforge_transcoder.run import Result, transcode
+from hlsforge_transcoder.run import Result
 
 
 def emit(event: dict[str, Any]) -> None:
@@ -81,13 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = parser.add_mutually_exclusive_group()
     given.add_argument("--settings", type=Path, help="file with EncodingSettings as JSON")
     given.add_argument("--settings-json", help="EncodingSettings as inline JSON (camelCase)")
-    parser.add_argument("src", type=Path)
-    parser.add_argument("dest", type=Path)
+    parser.add_argument("src", help="source file, or s3://bucket/key")
+    parser.add_argument("dest", help="output directory, or s3://bucket/prefix")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         settings = load_settings(args.settings, args.settings_json)
-        result = transcode(args.src, args.dest, settings, limits=runtime_limits(), emit=emit)
+        result = run_job(args.src, args.dest, settings, limits=runtime_limits(), emit=emit)
     except TranscodeError as exc:
         event = exc.to_event()
         emit(event)

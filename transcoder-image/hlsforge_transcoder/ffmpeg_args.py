@@ -15,7 +15,8 @@ from fractions import Fraction
 
 from hlsforge_api.v1alpha1 import SegmentFormat, VideoCodec
 from hlsforge_transcoder.ladder import Plan
-from hlsforge_transcoder.limits import PROTOCOLS_ENCODE, Limits
+from hlsforge_transcoder.limits import Limits
+from hlsforge_transcoder.media_input import MediaInput
 
 PLAYLIST = "index.m3u8"
 MASTER = "master.m3u8"
@@ -82,21 +83,23 @@ def _video_codec_args(plan: Plan, index: int, kbps: int, max_kbps: int, buf_kbps
 
 
 def build_args(
-    plan: Plan, *, src_url: str, demuxer: str, out_dir: str, limits: Limits
+    plan: Plan, *, source: MediaInput, demuxer: str, out_dir: str, limits: Limits
 ) -> list[str]:
     """The complete argv of the transcode, writing every output below ``out_dir``.
 
-    ``src_url`` is ``file:<absolute path>`` (see ``probe.input_url``); ``demuxer`` is the probed
+    ``source`` brings its URL and its own protocol allow-list (``file`` for a file; only the
+    presigned URL's scheme for S3: ``-progress pipe:1`` is a global option and needs no input
+    protocol); ``demuxer`` is the probed
     ``-f`` name, already checked against the allow-list. Progress goes to stdout as
     ``-progress`` key=value blocks; errors to stderr.
     """
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
     args += ["-max_alloc", str(limits.max_alloc_bytes), "-progress", "pipe:1"]
-    args += ["-protocol_whitelist", PROTOCOLS_ENCODE, "-format_whitelist", limits.allowed_demuxers]
+    args += ["-protocol_whitelist", source.protocols, "-format_whitelist", limits.allowed_demuxers]
     args += ["-f", demuxer, "-max_pixels", str(limits.max_pixels)]
     if limits.threads:
         args += ["-threads", str(limits.threads)]
-    args += ["-t", _seconds(limits.max_duration_s), "-i", src_url]
+    args += [*source.options, "-t", _seconds(limits.max_duration_s), "-i", source.url]
     graph = filter_graph(plan)
     if graph is not None:
         args += ["-filter_complex", graph]

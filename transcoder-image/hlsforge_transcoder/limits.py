@@ -15,10 +15,6 @@ from pathlib import Path
 ALLOWED_DEMUXERS: tuple[str, ...] = ("mov", "matroska", "webm", "mpegts", "avi", "flv")
 """Real audio/video containers. Never ``hls``, ``concat``, ``image2``, ``*_pipe`` or ``tty``."""
 
-PROTOCOLS_PROBE = "file"
-PROTOCOLS_ENCODE = "file"
-"""Inputs only: ``-progress pipe:1`` is a global option and needs no input protocol."""
-
 
 @dataclass(frozen=True)
 class Limits:

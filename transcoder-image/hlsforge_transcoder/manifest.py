@@ -7,13 +7,13 @@ it, and the operator fills ``status.outputs`` from it. Building it is pure; ``ha
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hlsforge_api.v1alpha1 import Outputs, RenditionOutput, SegmentFormat, VideoCodec
+from hlsforge_storage.tree import sha256_file
 from hlsforge_transcoder.ffmpeg_args import MASTER, POSTER, SPRITE, SPRITE_VTT
 from hlsforge_transcoder.hls import (
     MediaPlaylist,
@@ -28,7 +28,6 @@ from hlsforge_transcoder.probe import ProbeResult
 
 MANIFEST = "manifest.json"
 SCHEMA = "hlsforge.io/manifest/v1"
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -154,13 +153,7 @@ def outputs(manifest: dict[str, Any], location: str) -> Outputs:
 
 
 def file_fact(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return {"bytes": size, "sha256": digest.hexdigest()}
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def list_tree(root: Path) -> list[str]:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from hlsforge_transcoder.errors import InvalidInput, StorageError
-from hlsforge_transcoder.limits import ALLOWED_DEMUXERS, PROTOCOLS_PROBE, Limits
+from hlsforge_transcoder.limits import ALLOWED_DEMUXERS, Limits
+from hlsforge_transcoder.media_input import MediaInput, as_input, local_input
 from hlsforge_transcoder.proc import ToolTimeoutError, run_bounded
 
 
@@ -252,45 +253,50 @@ def validate(probe: ProbeResult, limits: Limits, sniffed: str | None = None) -> 
     return probe
 
 
-def _common(limits: Limits, demuxer: str | None) -> list[str]:
-    args = ["ffprobe", "-v", "error", "-protocol_whitelist", PROTOCOLS_PROBE]
+def _common(limits: Limits, demuxer: str | None, source: MediaInput) -> list[str]:
+    args = ["ffprobe", "-v", "error", "-protocol_whitelist", source.protocols]
     args += ["-format_whitelist", limits.allowed_demuxers]
     if demuxer is not None:
         args += ["-f", demuxer]
-    return args
+    return [*args, *source.options]
 
 
 def input_url(path: Path) -> str:
     """``file:`` + absolute path: a name like ``concat:a|b`` or ``-x`` stays a file name."""
-    return "file:" + str(path.resolve())
+    return local_input(path).url
 
 
-def probe_args(src: Path, limits: Limits) -> list[str]:
+def probe_args(src: Path | MediaInput, limits: Limits) -> list[str]:
+    source = as_input(src)
     return [
-        *_common(limits, None),
+        *_common(limits, None, source),
         *("-show_format", "-show_streams", "-of", "json"),
-        *("-i", input_url(src)),
+        *("-i", source.url),
     ]
 
 
-def keyframe_args(src: Path, limits: Limits, demuxer: str) -> list[str]:
+def keyframe_args(src: Path | MediaInput, limits: Limits, demuxer: str) -> list[str]:
+    source = as_input(src)
     return [
-        *_common(limits, demuxer),
+        *_common(limits, demuxer, source),
         *("-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"),
-        *("-of", "csv=p=0", "-i", input_url(src)),
+        *("-of", "csv=p=0", "-i", source.url),
     ]
 
 
-def run_probe(src: Path, limits: Limits) -> ProbeResult:
-    """ffprobe the file; an unreadable/unparseable file is ``InvalidInput``, a hang kills it."""
+def run_probe(src: Path | MediaInput, limits: Limits) -> ProbeResult:
+    """ffprobe the input; an unreadable/unparseable one is ``InvalidInput``, a hang kills it."""
+    source = as_input(src)
     try:
-        done = run_bounded(probe_args(src, limits), limits.probe_timeout_s)
+        done = run_bounded(probe_args(source, limits), limits.probe_timeout_s)
     except ToolTimeoutError as exc:
         raise InvalidInput("ProbeTimeout", str(exc)) from None
     except OSError as exc:
         raise StorageError("ProbeFailed", f"cannot run ffprobe: {exc}") from None
     if done.returncode != 0:
-        detail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        detail = source.redact(done.stderr).strip().splitlines()[-1:] or ["no output"]
+        if source.protocols != "file" and _looks_like_transport(detail[0]):
+            raise StorageError("SourceUnreadable", f"cannot read {source.name}: {detail[0]}")
         raise InvalidInput("ProbeFailed", f"ffprobe cannot read the file: {detail[0]}")
     try:
         return parse(done.stdout)
@@ -298,7 +304,13 @@ def run_probe(src: Path, limits: Limits) -> ProbeResult:
         raise InvalidInput("ProbeFailed", f"unreadable ffprobe output: {exc}") from None
 
 
-def run_keyframes(src: Path, limits: Limits, demuxer: str) -> tuple[float, ...] | None:
+def _looks_like_transport(line: str) -> bool:
+    """An HTTP/network failure (403, 5xx, reset): the store's fault, so retryable."""
+    hints = ("Server returned", "Connection", "timed out", "HTTP error", "I/O error")
+    return any(hint in line for hint in hints)
+
+
+def run_keyframes(src: Path | MediaInput, limits: Limits, demuxer: str) -> tuple[float, ...] | None:
     """Keyframe times (packets only, no decoding); ``None`` if they cannot be read in time."""
     try:
         done = run_bounded(keyframe_args(src, limits, demuxer), limits.probe_timeout_s)

@@ -48,16 +48,11 @@ from hlsforge_transcoder.manifest import (
     playlist_version,
     variant,
 )
-from hlsforge_transcoder.probe import (
-    ProbeResult,
-    input_url,
-    run_keyframes,
-    run_probe,
-    validate,
-)
+from hlsforge_transcoder.media_input import MediaInput, as_input, local_input
+from hlsforge_transcoder.probe import ProbeResult, run_keyframes, run_probe, validate
 from hlsforge_transcoder.proc import ToolTimeoutError, kill_group, run_bounded, spawn
 from hlsforge_transcoder.progress import ProgressParser
-from hlsforge_transcoder.sniff import SNIFF_BYTES, sniff
+from hlsforge_transcoder.sniff import sniff
 from hlsforge_transcoder.thumbnails import sprite_vtt
 from hlsforge_transcoder.verify import verify_dir
 
@@ -72,7 +67,8 @@ _STORAGE_HINTS = (
 
 @dataclass(frozen=True)
 class Result:
-    dest: Path
+    dest: Path | str
+    """The committed output: a directory, or the S3 URI of the committed version."""
     manifest: dict[str, Any]
     committed: bool
     """False when a verified output was already there (an earlier or concurrent attempt)."""
@@ -98,18 +94,6 @@ def _existing_output(dest: Path) -> dict[str, Any] | None:
             "DestinationOccupied",
             f"{dest} exists and is not a verified output ({exc.reason}); it is never overwritten",
         ) from None
-
-
-def _read_head(src: Path) -> bytes:
-    try:
-        with src.open("rb") as handle:
-            return handle.read(SNIFF_BYTES)
-    except FileNotFoundError:
-        raise StorageError("SourceMissing", f"{src} does not exist") from None
-    except IsADirectoryError:
-        raise StorageError("SourceMissing", f"{src} is a directory") from None
-    except OSError as exc:
-        raise StorageError("SourceUnreadable", f"cannot read {src}: {exc}") from None
 
 
 def _newest_mtime(root: Path) -> float:
@@ -140,14 +124,17 @@ def sweep_stale_attempts(dest: Path, max_age_s: float, now: float | None = None)
     return removed
 
 
-def inspect(src: Path, settings: EncodingSettings, limits: Limits) -> tuple[ProbeResult, Plan]:
+def inspect(
+    src: Path | MediaInput, settings: EncodingSettings, limits: Limits
+) -> tuple[ProbeResult, Plan]:
     """Sniff, probe, validate and plan; raises ``InvalidInput`` for anything we refuse."""
-    sniffed = sniff(_read_head(src))
-    probe = validate(run_probe(src, limits), limits, sniffed.container)
+    source = as_input(src)
+    sniffed = sniff(source.read_head())
+    probe = validate(run_probe(source, limits), limits, sniffed.container)
     plan = plan_ladder(probe, settings, limits)
     refusal = copy_refusal(probe, settings, plan.top, plan.fps)
     if refusal == "keyframes unknown":
-        keys = run_keyframes(src, limits, probe.demuxer)
+        keys = run_keyframes(source, limits, probe.demuxer)
         probe = replace(probe, keyframes=keys)
         plan = plan_ladder(probe, settings, limits)
     return probe, plan
@@ -188,7 +175,14 @@ def _watchdog(
 
 
 def run_ffmpeg(
-    args: list[str], *, duration: float, emit: Emit, limits: Limits, out_dir: Path, max_bytes: int
+    args: list[str],
+    *,
+    duration: float,
+    emit: Emit,
+    limits: Limits,
+    out_dir: Path,
+    max_bytes: int,
+    redact: Callable[[str], str] = str,
 ) -> float:
     """Run ffmpeg, stream its progress to ``emit``, return the last ``out_time`` in seconds.
 
@@ -229,7 +223,7 @@ def run_ffmpeg(
         drain.join(timeout=5)
         proc.stdout.close()
         proc.stderr.close()
-    stderr = "".join(stderr_tail).strip()
+    stderr = redact("".join(stderr_tail)).strip()
     last = stderr.splitlines()[-1] if stderr else "no error output"
     if watch.killed_for == "stall":
         raise Stalled("Stalled", f"no progress for {limits.stall_timeout_s:g} s; ffmpeg killed")
@@ -248,7 +242,7 @@ def _stream_facts(path: Path, fmt: SegmentFormat, limits: Limits) -> StreamFacts
     demuxer = "mpegts" if fmt is SegmentFormat.TS else "mov"
     argv = ["ffprobe", "-v", "error", "-protocol_whitelist", "file"]
     argv += ["-format_whitelist", "mpegts,mov", "-f", demuxer, "-show_streams", "-of", "json"]
-    argv += ["-i", input_url(path)]
+    argv += ["-i", local_input(path).url]
     try:
         done = run_bounded(argv, limits.probe_timeout_s)
         streams = json.loads(done.stdout).get("streams") or [] if done.returncode == 0 else []
@@ -320,11 +314,9 @@ def _expected_bytes(plan: Plan, limits: Limits) -> int:
 
 
 def _encode(
-    tmp: Path, src: Path, probe: ProbeResult, plan: Plan, limits: Limits, emit: Emit
+    tmp: Path, source: MediaInput, probe: ProbeResult, plan: Plan, limits: Limits, emit: Emit
 ) -> None:
-    args = build_args(
-        plan, src_url=input_url(src), demuxer=probe.demuxer, out_dir=str(tmp), limits=limits
-    )
+    args = build_args(plan, source=source, demuxer=probe.demuxer, out_dir=str(tmp), limits=limits)
     out_time = run_ffmpeg(
         args,
         duration=plan.duration,
@@ -332,6 +324,7 @@ def _encode(
         limits=limits,
         out_dir=tmp,
         max_bytes=_expected_bytes(plan, limits),
+        redact=source.redact,
     )
     # ffmpeg ended cleanly but well before the duration the container claims: the file was cut.
     tolerance = min(plan.segment_duration, max(1.0, 0.02 * plan.duration))
@@ -354,7 +347,7 @@ def _finalize(tmp: Path, probe: ProbeResult, plan: Plan, limits: Limits) -> None
 
 
 def transcode(
-    src: Path,
+    src: Path | MediaInput,
     dest: Path,
     settings: EncodingSettings,
     *,
@@ -366,12 +359,12 @@ def transcode(
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    src, dest = src.absolute(), dest.absolute()
+    source, dest = as_input(src), dest.absolute()
     existing = _existing_output(dest)
     if existing is not None:
         return Result(dest, existing, committed=False)
     sweep_stale_attempts(dest, limits.stale_attempt_age_s)
-    probe, plan = inspect(src, settings, limits)
+    probe, plan = inspect(source, settings, limits)
     emit({"event": "probed", "source": probe.summary()})
     emit(
         {
@@ -392,7 +385,7 @@ def transcode(
     timings["inspect"] = time.perf_counter() - started
     try:
         try:
-            _encode(tmp, src, probe, plan, limits, emit)
+            _encode(tmp, source, probe, plan, limits, emit)
             timings["encode"] = time.perf_counter() - started - timings["inspect"]
             _finalize(tmp, probe, plan, limits)
             manifest = verify_dir(tmp, source_duration=plan.duration)

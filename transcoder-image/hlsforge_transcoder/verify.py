@@ -14,18 +14,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hlsforge_storage.tree import LocalTree, OutputTree
 from hlsforge_transcoder.errors import VerifyFailed
 from hlsforge_transcoder.hls import PlaylistError, parse_master, parse_media_playlist
-from hlsforge_transcoder.manifest import MANIFEST, file_fact, list_tree
+from hlsforge_transcoder.manifest import MANIFEST
 
 REQUIRED_ATTRIBUTES = ("BANDWIDTH", "AVERAGE-BANDWIDTH", "CODECS", "RESOLUTION", "FRAME-RATE")
 
 
-def _read_manifest(root: Path) -> dict[str, Any]:
+def _read_manifest(tree: OutputTree) -> dict[str, Any]:
     try:
-        data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        data = json.loads(tree.read_text(MANIFEST))
     except FileNotFoundError:
-        raise VerifyFailed("ManifestMissing", f"{root} has no {MANIFEST}") from None
+        raise VerifyFailed("ManifestMissing", f"{tree.name} has no {MANIFEST}") from None
     except (OSError, ValueError) as exc:
         raise VerifyFailed("ManifestInvalid", f"{MANIFEST} cannot be read: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
@@ -33,25 +34,32 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     return data
 
 
-def _check_files(root: Path, listed: dict[str, Any], *, checksums: bool) -> None:
-    present = set(list_tree(root)) - {MANIFEST}
+def _check_files(tree: OutputTree, listed: dict[str, Any], *, checksums: bool) -> None:
+    try:
+        sizes = tree.sizes()
+    except OSError as exc:
+        raise VerifyFailed("OutputUnreadable", f"cannot list {tree.name}: {exc}") from None
+    present = set(sizes) - {MANIFEST}
     if present != set(listed):
         missing = sorted(set(listed) - present)[:3]
         extra = sorted(present - set(listed))[:3]
         raise VerifyFailed("FilesMismatch", f"missing {missing}, unexpected {extra}")
     for rel, expected in listed.items():
-        path = root / rel
+        if sizes[rel] != expected.get("bytes"):
+            raise VerifyFailed("SizeMismatch", f"{rel} is not {expected.get('bytes')} bytes")
         if not checksums:
-            if path.stat().st_size != expected.get("bytes"):
-                raise VerifyFailed("SizeMismatch", f"{rel} is not {expected.get('bytes')} bytes")
             continue
-        if file_fact(path) != {"bytes": expected.get("bytes"), "sha256": expected.get("sha256")}:
+        try:
+            digest = tree.sha256(rel)
+        except OSError as exc:
+            raise VerifyFailed("OutputUnreadable", f"cannot read {rel}: {exc}") from None
+        if digest != expected.get("sha256"):
             raise VerifyFailed("ChecksumMismatch", f"{rel} does not match its size or checksum")
 
 
-def _text(root: Path, rel: str) -> str:
+def _text(tree: OutputTree, rel: str) -> str:
     try:
-        return (root / rel).read_text(encoding="utf-8")
+        return tree.read_text(rel)
     except (OSError, UnicodeDecodeError) as exc:
         raise VerifyFailed("PlaylistUnreadable", f"{rel}: {exc}") from None
 
@@ -59,13 +67,21 @@ def _text(root: Path, rel: str) -> str:
 def verify_dir(
     root: Path, *, source_duration: float | None = None, checksums: bool = True
 ) -> dict[str, Any]:
-    """Verify the output in ``root`` and return its manifest; raise ``VerifyFailed`` otherwise.
+    """Verify the output in directory ``root``; see ``verify_tree``."""
+    return verify_tree(LocalTree(root), source_duration=source_duration, checksums=checksums)
+
+
+def verify_tree(
+    tree: OutputTree, *, source_duration: float | None = None, checksums: bool = True
+) -> dict[str, Any]:
+    """Verify the output in ``tree`` (a directory or an S3 prefix) and return its manifest;
+    raise ``VerifyFailed`` otherwise.
 
     ``source_duration`` defaults to the duration recorded in the manifest.
     """
-    manifest = _read_manifest(root)
+    manifest = _read_manifest(tree)
     files: dict[str, Any] = manifest["files"]
-    _check_files(root, files, checksums=checksums)
+    _check_files(tree, files, checksums=checksums)
     for key in ("poster", "sprite", "spriteVtt"):
         name = manifest.get(key)
         if name is not None and name not in files:
@@ -73,7 +89,7 @@ def verify_dir(
     renditions = manifest.get("renditions") or []
     expected = source_duration if source_duration is not None else manifest.get("durationSeconds")
     try:
-        variants = parse_master(_text(root, manifest.get("master", "")))
+        variants = parse_master(_text(tree, manifest.get("master", "")))
         if [uri for _, uri in variants] != [r["playlist"] for r in renditions]:
             raise VerifyFailed("MasterMismatch", "master playlist variants differ from manifest")
         for attrs, uri in variants:
@@ -83,7 +99,7 @@ def verify_dir(
         counts = set()
         for rendition in renditions:
             rel: str = rendition["playlist"]
-            playlist = parse_media_playlist(_text(root, rel))
+            playlist = parse_media_playlist(_text(tree, rel))
             folder = rel.rpartition("/")[0]
             names = [s.uri for s in playlist.segments]
             if playlist.init_uri is not None:
