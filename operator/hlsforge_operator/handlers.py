@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +43,9 @@ from hlsforge_operator.reconcile import (
 )
 from hlsforge_operator.settings import OperatorSettings, OutputRetention
 from hlsforge_operator.state import PodState, Progress, job_state, pod_state, progress_from_line
-from hlsforge_operator.storage import MediaStore, StorageError, VolumeStore
+from hlsforge_operator.storage import MediaStore, S3Store, StorageError, Stores, VolumeStore
+from hlsforge_storage.s3 import S3Objects
+from hlsforge_storage.s3config import S3Config, S3ConfigError
 
 SETTINGS = OperatorSettings()
 Key = tuple[str, str]
@@ -57,6 +60,8 @@ class Runtime:
 
     settings: OperatorSettings
     store: MediaStore
+    s3: S3Config | None = None
+    """``HLSFORGE_S3_*`` as read at start-up; None when they are invalid (S3 jobs then fail)."""
     admission: asyncio.Lock = field(default_factory=asyncio.Lock)
     reserved: set[Key] = field(default_factory=set)
     """Jobs created but not yet seen by the Job watch: they hold a run slot."""
@@ -88,7 +93,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.label_selectors["", "v1", "pods"] = SELECTOR
     settings.posting.level = logging.WARNING
     k8s.load_config()
-    runtime = Runtime(settings=SETTINGS, store=VolumeStore(SETTINGS.media_root))
+    runtime = Runtime(settings=SETTINGS, store=_stores(SETTINGS), s3=_s3_config())
     memo.runtime = runtime
     metrics.serve(runtime.phases, SETTINGS.metrics_address, SETTINGS.metrics_port)
 
@@ -187,7 +192,11 @@ async def reconcile_job(
     try:
         parsed = TranscodeJobSpec.model_validate(dict(spec))
     except ValidationError as exc:
-        await _reject(body, namespace, name, current, now, meta.get("generation"), exc)
+        await _reject(body, namespace, name, current, now, meta.get("generation"), _errors(exc))
+        return
+    refusal = jobspec.unsupported(parsed, runtime.settings)
+    if refusal is not None and current.phase in (Phase.PENDING, Phase.QUEUED):
+        await _reject(body, namespace, name, current, now, meta.get("generation"), refusal)
         return
 
     job_list = list(jobs.get(key, ()))
@@ -227,7 +236,7 @@ async def reconcile_job(
 
 
 async def _create_job(runtime: Runtime, key: Key, uid: str, spec: TranscodeJobSpec) -> None:
-    manifest = jobspec.build_job(key[1], key[0], uid, spec, runtime.settings)
+    manifest = jobspec.build_job(key[1], key[0], uid, spec, runtime.settings, runtime.s3)
     runtime.reserved.add(key)
     try:
         await asyncio.to_thread(k8s.create_job, manifest)
@@ -299,6 +308,10 @@ def _status_patch(outcome: Outcome) -> dict[str, Any]:
     return patch
 
 
+def _errors(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+
+
 async def _reject(
     body: kopf.Body,
     namespace: str,
@@ -306,9 +319,8 @@ async def _reject(
     current: TranscodeJobStatus,
     now: datetime,
     generation: int | None,
-    error: ValidationError,
+    message: str,
 ) -> None:
-    message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
     status = current.model_copy(
         update={
             "phase": Phase.FAILED,
@@ -321,6 +333,25 @@ async def _reject(
     outcome = Outcome(status=status)
     await asyncio.to_thread(k8s.patch_status, namespace, name, _status_patch(outcome))
     kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
+
+
+def _s3_config() -> S3Config | None:
+    try:
+        return S3Config.from_env(os.environ)
+    except S3ConfigError as exc:
+        logging.getLogger(__name__).error("S3 settings are invalid, S3 jobs will fail: %s", exc)
+        return None
+
+
+def _stores(settings: OperatorSettings) -> Stores:
+    def s3() -> S3Store:
+        config = _s3_config()
+        if config is None:
+            raise ValueError("HLSFORGE_S3_* settings are invalid")
+        return S3Store(S3Objects.from_config(config))
+
+    volume = VolumeStore(settings.media_root) if settings.media_root is not None else None
+    return Stores(volume, s3)
 
 
 def _running(status: kopf.Status, **_: Any) -> bool:

@@ -20,6 +20,8 @@ from hlsforge_api.quantity import parse_quantity
 from hlsforge_api.v1alpha1 import EncodingSettings, ResourceList, TranscodeJobSpec
 from hlsforge_operator import names
 from hlsforge_operator.settings import OperatorSettings
+from hlsforge_storage.locations import is_s3
+from hlsforge_storage.s3config import S3Config
 
 RUN_AS = 10001
 SCRATCH = "/tmp"  # noqa: S108 - an emptyDir mounted there, private to the pod
@@ -72,6 +74,40 @@ def volume_path(settings: OperatorSettings, location: str) -> str:
     return posix_join(settings.media_mount_path, location)
 
 
+def location_arg(settings: OperatorSettings, location: str) -> str:
+    """What the transcoder is given: an S3 URI as is, a volume path inside the pod's mount."""
+    return location if is_s3(location) else volume_path(settings, location)
+
+
+def uses_volume(spec: TranscodeJobSpec) -> bool:
+    return not (is_s3(spec.source) and is_s3(spec.output))
+
+
+def uses_s3(spec: TranscodeJobSpec) -> bool:
+    return is_s3(spec.source) or is_s3(spec.output)
+
+
+def unsupported(spec: TranscodeJobSpec, settings: OperatorSettings) -> str | None:
+    """Why this platform cannot run ``spec`` although the spec itself is valid, or None."""
+    if uses_volume(spec) and not settings.media_pvc:
+        return "this platform has no media volume: source and output must be s3:// URIs"
+    return None
+
+
+def s3_env(settings: OperatorSettings, s3: S3Config) -> list[dict[str, Any]]:
+    """How the pod reaches S3: the settings as values, credentials only by Secret reference."""
+    values = s3.to_env()
+    if settings.s3_transcoder_endpoint:
+        values["HLSFORGE_S3_ENDPOINT"] = settings.s3_transcoder_endpoint
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(values.items())]
+    env.append({"name": "AWS_EC2_METADATA_DISABLED", "value": "true"})
+    if settings.s3_credentials_secret:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            ref = {"name": settings.s3_credentials_secret, "key": key}
+            env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
+    return env
+
+
 def pod_failure_policy() -> dict[str, Any]:
     return {
         "rules": [
@@ -88,7 +124,19 @@ def pod_failure_policy() -> dict[str, Any]:
     }
 
 
-def _container(spec: TranscodeJobSpec, settings: OperatorSettings) -> dict[str, Any]:
+def _container(
+    spec: TranscodeJobSpec, settings: OperatorSettings, s3: S3Config | None
+) -> dict[str, Any]:
+    env = [
+        {"name": "HOME", "value": SCRATCH},
+        {"name": "TMPDIR", "value": SCRATCH},
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+    ]
+    if uses_s3(spec):
+        env += s3_env(settings, s3 or S3Config())
+    mounts = [{"name": "scratch", "mountPath": SCRATCH}]
+    if uses_volume(spec):
+        mounts.insert(0, {"name": "media", "mountPath": settings.media_mount_path})
     return {
         "name": names.CONTAINER,
         "image": settings.transcoder_image,
@@ -96,14 +144,10 @@ def _container(spec: TranscodeJobSpec, settings: OperatorSettings) -> dict[str, 
         "args": [
             "--settings-json",
             encoding_settings_json(spec),
-            volume_path(settings, spec.source),
-            volume_path(settings, spec.output),
+            location_arg(settings, spec.source),
+            location_arg(settings, spec.output),
         ],
-        "env": [
-            {"name": "HOME", "value": SCRATCH},
-            {"name": "TMPDIR", "value": SCRATCH},
-            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-        ],
+        "env": env,
         "resources": resources(spec, settings),
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -114,10 +158,7 @@ def _container(spec: TranscodeJobSpec, settings: OperatorSettings) -> dict[str, 
         },
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [
-            {"name": "media", "mountPath": settings.media_mount_path},
-            {"name": "scratch", "mountPath": SCRATCH},
-        ],
+        "volumeMounts": mounts,
     }
 
 
@@ -127,9 +168,22 @@ def build_job(
     uid: str,
     spec: TranscodeJobSpec,
     settings: OperatorSettings,
+    s3: S3Config | None = None,
 ) -> dict[str, Any]:
-    """The Job for TranscodeJob ``namespace/name``; owned by it so deleting it deletes the Job."""
+    """The Job for TranscodeJob ``namespace/name``; owned by it so deleting it deletes the Job.
+
+    Raises ``ValueError`` when the spec names a volume path and the operator has no volume.
+    """
+    refusal = unsupported(spec, settings)
+    if refusal is not None:
+        raise ValueError(refusal)
     labels = names.labels(name)
+    volumes: list[dict[str, Any]] = [
+        {"name": "scratch", "emptyDir": {"sizeLimit": settings.scratch_size_limit}}
+    ]
+    if uses_volume(spec):
+        claim = {"claimName": settings.media_pvc}
+        volumes.insert(0, {"name": "media", "persistentVolumeClaim": claim})
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -170,17 +224,8 @@ def build_job(
                         "fsGroup": RUN_AS,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "containers": [_container(spec, settings)],
-                    "volumes": [
-                        {
-                            "name": "media",
-                            "persistentVolumeClaim": {"claimName": settings.media_pvc},
-                        },
-                        {
-                            "name": "scratch",
-                            "emptyDir": {"sizeLimit": settings.scratch_size_limit},
-                        },
-                    ],
+                    "containers": [_container(spec, settings, s3)],
+                    "volumes": volumes,
                 },
             },
         },

@@ -26,10 +26,19 @@ class OperatorSettings(BaseSettings):
     transcoder_service_account: str = "default"
     """The pods' ServiceAccount; its token is never mounted."""
     media_pvc: str = "hlsforge-media"
-    """The ReadWriteMany claim that holds uploads and outputs, mounted in transcoder pods."""
+    """The ReadWriteMany claim that holds uploads and outputs, mounted in transcoder pods whose
+    source or output is a volume path. Empty: S3 only (a volume path is then InvalidSpec)."""
     media_mount_path: str = "/data"
-    media_root: Path = Path("/data")
+    media_root: Path | None = Path("/data")
     """Where the operator itself sees the same volume (to verify outputs, delete sources)."""
+    s3_credentials_secret: str = ""
+    """Secret (keys ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``) given to transcoder pods of
+    S3 jobs as environment. Empty: the pods use the default chain (IRSA via the transcoder
+    ServiceAccount on EKS). The operator's own S3 access uses ``HLSFORGE_S3_*`` and the default
+    chain of its pod."""
+    s3_transcoder_endpoint: str = ""
+    """The S3 endpoint as transcoder pods reach it, when it differs from the operator's
+    ``HLSFORGE_S3_ENDPOINT`` (for example an operator run outside the cluster)."""
     max_running: int = Field(default=4, ge=1, le=10_000)
     """Cluster-wide cap on transcodes running at once; the rest wait in phase Queued."""
     scratch_size_limit: str = "20Gi"

@@ -1,19 +1,26 @@
-"""The operator's view of the shared media volume: verify outputs, delete sources and outputs.
+"""The operator's view of media storage: verify outputs, delete sources and outputs.
 
-Every location comes from a TranscodeJob spec and is resolved strictly inside the volume's
-root (symlinks included), so a spec can never make the operator touch anything else.
-Deletes are idempotent: a missing file is the goal reached, not an error.
+A location is a path on the shared volume or an ``s3://`` URI; ``Stores`` sends each call to
+the right backend, so the handlers never know which one holds a job's media. A volume path is
+resolved strictly inside the volume's root (symlinks included), so a spec can never make the
+operator touch anything else. On S3 an output is what its commit record names (see
+``hlsforge_transcoder.s3_commit``), re-verified from S3 before the job is called Succeeded.
+Deletes are idempotent: a missing file or object is the goal reached, not an error.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from hlsforge_api.v1alpha1 import Outputs
+from hlsforge_storage.locations import LocationError, S3Uri, inside, is_s3, parse_s3_uri
+from hlsforge_storage.s3 import ObjectStoreError, S3Objects
 from hlsforge_transcoder.errors import TranscodeError
 from hlsforge_transcoder.manifest import outputs
+from hlsforge_transcoder.s3_commit import sweep_versions, verify_committed
 from hlsforge_transcoder.verify import verify_dir
 
 
@@ -46,12 +53,10 @@ class VolumeStore:
         self.root = root.resolve()
 
     def path(self, location: str) -> Path:
-        if location.startswith("s3://"):
-            raise StorageError(f"{location} is an S3 URI; this operator is set up for a volume")
-        candidate = (self.root / location).resolve()
-        if candidate == self.root or self.root not in candidate.parents:
-            raise StorageError(f"{location!r} resolves outside the media volume")
-        return candidate
+        try:
+            return inside(self.root, location)
+        except LocationError as exc:
+            raise StorageError(f"{location!r} is not usable on the media volume: {exc}") from None
 
     def verify(self, output: str) -> Outputs:
         try:
@@ -86,3 +91,80 @@ class VolumeStore:
         if existed:
             shutil.rmtree(target)
         return self.clean_partial(output) > 0 or existed
+
+
+class S3Store:
+    """Media on S3: sources are objects, outputs are prefixes with a commit record."""
+
+    def __init__(self, objects: S3Objects) -> None:
+        self.objects = objects
+
+    @staticmethod
+    def uri(location: str) -> S3Uri:
+        try:
+            return parse_s3_uri(location)
+        except LocationError as exc:
+            raise StorageError(str(exc)) from None
+
+    def verify(self, output: str) -> Outputs:
+        try:
+            found = verify_committed(self.objects, self.uri(output))
+        except TranscodeError as exc:
+            raise StorageError(str(exc)) from exc
+        if found is None:
+            raise StorageError(f"{output} holds no committed output")
+        root, manifest = found
+        return outputs(manifest, str(root))
+
+    def delete_source(self, source: str) -> bool:
+        try:
+            return self.objects.delete(self.uri(source))
+        except ObjectStoreError as exc:
+            raise StorageError(f"cannot delete {source}: {exc}") from exc
+
+    def clean_partial(self, output: str) -> int:
+        """Remove every version folder no commit names (called once no pod can be writing)."""
+        try:
+            return len(sweep_versions(self.objects, self.uri(output), max_age_s=-1))
+        except TranscodeError as exc:
+            raise StorageError(str(exc)) from exc
+
+    def delete_output(self, output: str) -> bool:
+        try:
+            return self.objects.delete_prefix(self.uri(output)) > 0
+        except ObjectStoreError as exc:
+            raise StorageError(f"cannot delete {output}: {exc}") from exc
+
+
+class Stores:
+    """Each call goes to the volume or to S3 by the location's form. The S3 client is made on
+    first use, so a volume-only operator needs no S3 settings."""
+
+    def __init__(self, volume: VolumeStore | None, s3: Callable[[], S3Store]) -> None:
+        self.volume = volume
+        self._make_s3 = s3
+        self._s3: S3Store | None = None
+
+    def store(self, location: str) -> MediaStore:
+        if is_s3(location):
+            if self._s3 is None:
+                try:
+                    self._s3 = self._make_s3()
+                except ValueError as exc:
+                    raise StorageError(f"S3 is not configured: {exc}") from exc
+            return self._s3
+        if self.volume is None:
+            raise StorageError(f"{location!r} is a volume path; this operator has no volume")
+        return self.volume
+
+    def verify(self, output: str) -> Outputs:
+        return self.store(output).verify(output)
+
+    def delete_source(self, source: str) -> bool:
+        return self.store(source).delete_source(source)
+
+    def delete_output(self, output: str) -> bool:
+        return self.store(output).delete_output(output)
+
+    def clean_partial(self, output: str) -> int:
+        return self.store(output).clean_partial(output)

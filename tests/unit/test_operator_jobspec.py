@@ -10,6 +10,7 @@ import pytest
 from hlsforge_api.v1alpha1 import EncodingSettings, TranscodeJobSpec
 from hlsforge_operator import jobspec, names
 from hlsforge_operator.settings import OperatorSettings
+from hlsforge_storage.s3config import S3Config
 
 SETTINGS = OperatorSettings(
     transcoder_image="hlsforge/transcoder:test",
@@ -149,3 +150,57 @@ def test_job_names_are_deterministic_and_bounded() -> None:
     assert len(names.job_name("a" * 52)) <= 63
     with pytest.raises(ValueError, match="longer than 52"):
         names.job_name("a" * 53)
+
+
+S3 = S3Config(endpoint="http://s3.media.svc:7070", addressing="path", region="eu-west-1")
+
+
+def build_s3(settings: OperatorSettings = SETTINGS, **spec: Any) -> dict[str, Any]:
+    parsed = TranscodeJobSpec.model_validate(
+        {"source": "s3://media/up/a.mp4", "output": "s3://media/hls/a", **spec}
+    )
+    return jobspec.build_job("clip", "media-ns", "uid-1", parsed, settings, S3)
+
+
+def test_s3_job_passes_uris_mounts_no_volume_and_refers_to_credentials() -> None:
+    settings = SETTINGS.model_copy(update={"s3_credentials_secret": "s3-creds"})
+    pod = pod_spec(build_s3(settings))
+    (container,) = pod["containers"]
+    assert container["args"][-2:] == ["s3://media/up/a.mp4", "s3://media/hls/a"]
+    assert [v["name"] for v in pod["volumes"]] == ["scratch"]
+    assert [m["name"] for m in container["volumeMounts"]] == ["scratch"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HLSFORGE_S3_ENDPOINT"]["value"] == "http://s3.media.svc:7070"
+    assert env["HLSFORGE_S3_REGION"]["value"] == "eu-west-1"
+    assert env["HLSFORGE_S3_ADDRESSING"]["value"] == "path"
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert "value" not in env[key]  # by reference only: no key in the Job object
+        assert env[key]["valueFrom"] == {"secretKeyRef": {"name": "s3-creds", "key": key}}
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_s3_job_without_secret_uses_the_default_chain_and_pod_endpoint_override() -> None:
+    settings = SETTINGS.model_copy(update={"s3_transcoder_endpoint": "http://10.0.0.5:7070"})
+    (container,) = pod_spec(build_s3(settings))["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "AWS_ACCESS_KEY_ID" not in env
+    assert env["HLSFORGE_S3_ENDPOINT"]["value"] == "http://10.0.0.5:7070"
+
+
+def test_mixed_locations_mount_the_volume_and_configure_s3() -> None:
+    parsed = TranscodeJobSpec.model_validate({"source": "up/a.mp4", "output": "s3://media/hls/a"})
+    pod = pod_spec(jobspec.build_job("clip", "ns", "uid", parsed, SETTINGS, S3))
+    (container,) = pod["containers"]
+    assert container["args"][-2:] == ["/data/up/a.mp4", "s3://media/hls/a"]
+    assert {v["name"] for v in pod["volumes"]} == {"media", "scratch"}
+    assert any(e["name"] == "HLSFORGE_S3_ENDPOINT" for e in container["env"])
+
+
+def test_volume_job_on_an_s3_only_platform_is_refused() -> None:
+    s3_only = SETTINGS.model_copy(update={"media_pvc": ""})
+    parsed = TranscodeJobSpec.model_validate({"source": "up/a.mp4", "output": "hls/a"})
+    assert jobspec.unsupported(parsed, s3_only) is not None
+    with pytest.raises(ValueError, match="no media volume"):
+        jobspec.build_job("clip", "ns", "uid", parsed, s3_only, S3)
+    assert jobspec.unsupported(parsed, SETTINGS) is None
+    assert build_s3(s3_only)["kind"] == "Job"
