@@ -63,6 +63,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ib.add_argument("--network", default="none", choices=["none", "host"])
     ib.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
     sub.add_parser("image-load").add_argument("tag")
+    sub.add_parser("s3-image", help="load the S3 server image into the node; print its name")
     sub.add_parser("image-import").add_argument("archive", type=Path)
     return ap.parse_args(argv)
 
@@ -92,6 +93,10 @@ def main(argv: list[str]) -> int:
     if args.cmd == "image-build":
         build_args = dict(arg.split("=", 1) for arg in args.build_arg)
         images.build_and_load(s, args.tag, args.context, args.file, args.network, build_args)
+        return 0
+    if args.cmd == "s3-image":
+        build.ensure_versitygw(s)
+        print(images.ensure_s3_image(s))
         return 0
     if args.cmd == "image-load":
         images.load_from_docker(s, args.tag)

@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from .settings import BASE_IMAGE, DEBIAN_SUITE, PAUSE_IMAGE, Settings
+from .settings import BASE_IMAGE, DEBIAN_SUITE, PAUSE_IMAGE, S3_IMAGE, Settings
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -83,6 +83,26 @@ def pause_archive(s: Settings) -> Path:
             _add_bytes(tar, "pause", data, mode=0o755)
         write_docker_archive(out, PAUSE_IMAGE, layer, ["/pause"], None)
     return out
+
+
+def s3_archive(s: Settings) -> Path:
+    """versitygw (a static Go binary) as a one-layer image: an S3 server pods can reach."""
+    out = s.images_cache / f"versitygw-{S3_IMAGE.rsplit(':', 1)[1]}.tar"
+    if out.exists():
+        return out
+    s.images_cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        layer = Path(tmp) / "layer.tar"
+        with tarfile.open(layer, "w") as tar:
+            _add_bytes(tar, "versitygw", s.binary("versitygw").read_bytes(), mode=0o755)
+        write_docker_archive(out, S3_IMAGE, layer, ["/versitygw"], None)
+    return out
+
+
+def ensure_s3_image(s: Settings) -> str:
+    if not containerd_has(s, S3_IMAGE):
+        import_archive(s, s3_archive(s))
+    return S3_IMAGE
 
 
 def base_archive(s: Settings) -> Path:

@@ -27,6 +27,8 @@ SERVICE_IP = "10.96.0.1"  # first address of SERVICE_CIDR: the `kubernetes` serv
 CLUSTER_DOMAIN = "cluster.local"
 
 PAUSE_IMAGE = "hlsforge.local/pause:1"
+S3_IMAGE = "hlsforge.local/versitygw:" + VERSITYGW_VERSION
+"""The S3 server as an image (the static binary alone), for S3 tests on the cluster."""
 BASE_IMAGE = f"hlsforge.local/base:{DEBIAN_SUITE}"
 
 K8S_COMMANDS = (

@@ -23,7 +23,7 @@ import pytest
 
 from tests.helm.chart import CHART, CI_VALUES, REPO
 from tests.integration.conftest import KubeCluster
-from tests.integration.harness import free_port, make_clip, wait_for
+from tests.integration.harness import PortForward, free_port, make_clip, wait_for
 
 pytestmark = pytest.mark.cluster
 TAG = "helmtest"
@@ -102,21 +102,9 @@ def test_notes_tell_how_to_upload_and_play(kube_cluster: KubeCluster) -> None:
     assert "S3 backend is not implemented yet" in s3.stdout
 
 
-class PortForward:
-    """`kubectl port-forward` to the uploader Service on a free 127.0.0.1 port."""
-
-    def __init__(self, cluster: KubeCluster, namespace: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        argv = [str(cluster.kubectl_path), f"--kubeconfig={cluster.kubeconfig}"]
-        argv += ["port-forward", "-n", namespace, "--address", "127.0.0.1"]
-        argv += [f"svc/{FULLNAME}-uploader", f"{self.port}:80"]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
+def uploader_forward(cluster: KubeCluster, namespace: str) -> PortForward:
+    """The uploader Service on a free 127.0.0.1 port."""
+    return PortForward(cluster, namespace, f"svc/{FULLNAME}-uploader", 80)
 
 
 def get(url: str, token: str) -> tuple[int, dict[str, str], bytes]:
@@ -217,7 +205,7 @@ def test_install_upload_play_helm_test_rbac_and_uninstall(
     # Two operator replicas peer: both appear in the KopfPeering, exactly one is active.
     wait_for("two operator peers", lambda: len(peers(kube_cluster, ns)) == 2, timeout=90)
 
-    forward = PortForward(kube_cluster, ns)
+    forward = uploader_forward(kube_cluster, ns)
     try:
         wait_for(
             "the uploader through port-forward",
@@ -390,7 +378,7 @@ def test_standby_operator_takes_over_when_the_active_one_dies(
         )
         print(f"hand-over after {time.monotonic() - killed:.1f}s")
         # ... and work goes on (the standby, or the replacement pod if it outranks it).
-        forward = PortForward(kube_cluster, ns)
+        forward = uploader_forward(kube_cluster, ns)
         try:
             token = read_token(kube_cluster, ns)
             wait_for("the uploader", lambda: answers(f"{forward.url}/v1/jobs", token), 60)

@@ -298,3 +298,29 @@ class Api:
             return wait_for(f"{name} in {sorted(phases)}", reached, timeout)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; status now {json.dumps(self.status(name))}") from None
+
+
+class PortForward:
+    """`kubectl port-forward` from a free 127.0.0.1 port to ``target`` (``svc/x``, ``pod/y``);
+    stopped by whoever started it."""
+
+    def __init__(self, cluster: KubeCluster, namespace: str, target: str, port: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        argv = [str(cluster.kubectl_path), f"--kubeconfig={cluster.kubeconfig}"]
+        argv += ["port-forward", "-n", namespace, "--address", "127.0.0.1"]
+        argv += [target, f"{self.port}:{port}"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait(self, timeout: float = 60) -> PortForward:
+        def listening() -> bool | None:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0 or None
+
+        wait_for(f"port-forward on {self.port}", listening, timeout)
+        return self
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)

@@ -1,0 +1,151 @@
+"""The operator with S3 media on the real cluster: transcoder pods read the source object and
+publish the output to an S3 server running in the cluster; the operator verifies from S3,
+deletes the source object, and (retention Delete) the output when the CR goes.
+
+The operator runs on the host in S3-only mode (no media volume at all), reaching the server
+through a port-forward; the pods reach it as ``http://s3:7070`` with keys from a Secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hlsforge_storage.locations import S3Uri
+from hlsforge_storage.s3 import S3Objects
+from hlsforge_transcoder.s3_commit import COMMIT, verify_committed
+from tests.integration.conftest import KubeCluster
+from tests.integration.harness import (
+    ARTIFACTS,
+    Api,
+    OperatorProcess,
+    free_port,
+    make_clip,
+    operator_env,
+    prepare_platform,
+    wait_for,
+)
+from tests.integration.s3_cluster import SECRET, ClusterS3
+from tests.media.conftest import decode_errors
+
+pytestmark = pytest.mark.cluster
+
+BUCKET = "media"
+LADDER = [{"name": "180p", "height": 180, "videoBitrateKbps": 300}]
+
+
+@dataclass
+class Env:
+    namespace: str
+    api: Api
+    s3: ClusterS3
+    objects: S3Objects
+    operator: OperatorProcess
+
+    def wait_phase(self, name: str, phases: set[str], timeout: float = 240) -> dict[str, Any]:
+        try:
+            return self.api.wait_phase(name, phases, timeout)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}\n--- operator log ---\n{self.operator.log_tail()}"
+            ) from None
+
+    def put_clip(self, tmp: Path, name: str, **kwargs: Any) -> str:
+        clip = make_clip(tmp / name, **kwargs)
+        uri = S3Uri(BUCKET, f"uploads/{name}")
+        assert self.objects.put(uri, clip)
+        return str(uri)
+
+
+@pytest.fixture(scope="module")
+def env(kube_cluster: KubeCluster) -> Iterator[Env]:
+    prepare_platform(kube_cluster)
+    namespace = kube_cluster.create_namespace("ops3")
+    kube_cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    s3 = ClusterS3(kube_cluster, namespace)
+    try:
+        s3.start(BUCKET)
+        settings = operator_env(kube_cluster, namespace, Path("/nonexistent"), free_port())
+        settings |= s3.operator_env | {
+            "HLSFORGE_MEDIA_PVC": "",
+            "HLSFORGE_OUTPUT_RETENTION": "Delete",
+        }
+        operator = OperatorProcess(settings, ARTIFACTS / f"operator-{namespace}.log").start()
+        try:
+            yield Env(
+                namespace, Api(kube_cluster.kubeconfig, namespace), s3, s3.objects(), operator
+            )
+        finally:
+            operator.stop()
+    finally:
+        s3.stop()
+
+
+def test_s3_job_succeeds_deletes_the_source_and_its_output_goes_with_the_cr(
+    env: Env, tmp_path: Path
+) -> None:
+    source = env.put_clip(tmp_path, "ok.mp4", seconds=6, size="640x360")
+    output = S3Uri(BUCKET, "hls/ok")
+    env.api.create_tj("ok", source=source, output=str(output), renditions=LADDER)
+    status = env.wait_phase("ok", {"Succeeded", "Failed"})
+    assert status["phase"] == "Succeeded", status
+
+    (pod,) = env.api.pods()
+    volumes = {v.name for v in pod.spec.volumes}
+    assert volumes == {"scratch"}  # S3 only: no media volume in the pod
+    (container,) = pod.spec.containers
+    keys = {e.name: e for e in container.env if e.name.startswith("AWS_")}
+    assert keys["AWS_SECRET_ACCESS_KEY"].value is None  # by Secret reference only
+    assert keys["AWS_SECRET_ACCESS_KEY"].value_from.secret_key_ref.name == SECRET
+
+    found = verify_committed(env.objects, output)
+    assert found is not None
+    root, manifest = found
+    assert status["outputs"]["masterPlaylist"] == f"{root}/master.m3u8"
+    assert [r["name"] for r in status["outputs"]["renditions"]] == ["180p"]
+    wait_for(
+        "the source object to be deleted",
+        lambda: env.api.status("ok").get("sourceDeleted") or None,
+        timeout=30,
+    )
+    assert env.objects.size(S3Uri(BUCKET, "uploads/ok.mp4")) is None
+
+    local = tmp_path / "played"
+    for rel in [*manifest["files"], "manifest.json"]:
+        target = local / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(env.objects.read(root.child(rel)))
+    assert decode_errors(local / "master.m3u8", "0:v:0") == ""
+
+    env.api.delete_tj("ok")
+    wait_for("the CR to go", lambda: env.api.tj("ok") is None or None, timeout=60)
+    assert list(env.objects.listing(output)) == []  # retention Delete
+
+
+def test_invalid_s3_source_fails_keeps_the_source_and_commits_nothing(
+    env: Env, tmp_path: Path
+) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n" * 500)
+    source = S3Uri(BUCKET, "uploads/notes.mp4")
+    env.objects.put(source, text)
+    env.api.create_tj("bad", source=str(source), output=f"s3://{BUCKET}/hls/bad")
+    status = env.wait_phase("bad", {"Succeeded", "Failed"})
+    assert status["phase"] == "Failed" and status["reason"] == "InvalidInput", status
+    assert env.objects.size(source) == text.stat().st_size
+    output = S3Uri(BUCKET, "hls/bad")
+    assert [o.key for o in env.objects.listing(output)] == []
+    assert env.objects.size(output.child(COMMIT)) is None
+
+
+def test_volume_path_on_an_s3_only_platform_is_invalid_spec(env: Env) -> None:
+    env.api.create_tj("vol", source="uploads/a.mp4", output="hls/a")
+    status = env.wait_phase("vol", {"Failed", "Succeeded"}, timeout=30)
+    assert status["reason"] == "InvalidSpec" and "s3://" in status["message"], status
+    assert env.api.jobs() == [] or all(j.metadata.name != "vol-transcode" for j in env.api.jobs())
