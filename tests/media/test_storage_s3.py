@@ -60,9 +60,7 @@ def test_multipart_sends_parts_as_data_arrives_and_completes_once(
     assert s3_server.open_multipart_uploads("store") == []
 
 
-def test_abort_leaves_no_multipart_upload_and_no_object(
-    s3: S3Objects, s3_server: S3Server
-) -> None:
+def test_abort_leaves_no_multipart_upload_and_no_object(s3: S3Objects, s3_server: S3Server) -> None:
     uri = S3Uri("store", "uploads/aborted.bin")
     writer = MultipartWriter(s3.client, uri, part_size=5 * MIB)
     writer.write(b"x" * (11 * MIB))
