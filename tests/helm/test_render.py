@@ -65,6 +65,9 @@ def test_every_ci_value_set_renders(values_file: Path) -> None:
         ({"images.platform.pullPolicy": "Sometimes"}, "at '/images/platform/pullPolicy'"),
         ({"operator.replicas": "0"}, "at '/operator/replicas': minimum"),
         ({"storage.s3.roleArn": "not-an-arn"}, "at '/storage/s3/roleArn'"),
+        ({"storage.s3.addressing": "sideways"}, "at '/storage/s3/addressing'"),
+        ({"storage.s3.delivery": "carrier-pigeon"}, "at '/storage/s3/delivery'"),
+        ({"storage.s3.prefix": "no-slash"}, "at '/storage/s3/prefix'"),
     ],
 )
 def test_a_bad_value_fails_with_a_schema_error_naming_it(
@@ -220,7 +223,7 @@ def test_s3_mode_renders_bucket_settings_and_irsa_without_volumes_or_keys() -> N
     for kind in ("operator", "uploader"):
         deployment = one(docs, "Deployment", kind)
         env = env_of(deployment)
-        assert env["HLSFORGE_STORAGE_MODE"] == "s3"
+        assert env["HLSFORGE_STORAGE"] == "s3"
         assert env["HLSFORGE_S3_BUCKET"] == "media-bucket" and env["AWS_REGION"] == "eu-west-1"
         assert not any("KEY" in name for name in env), env
         assert "media" not in [v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]]
@@ -231,6 +234,36 @@ def test_s3_mode_renders_bucket_settings_and_irsa_without_volumes_or_keys() -> N
     policy = one(docs, "NetworkPolicy")
     assert policy["spec"]["ingress"] == []
     assert policy["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 443}]
+    operator_env = env_of(one(docs, "Deployment", "operator"))
+    assert operator_env["HLSFORGE_MEDIA_PVC"] == ""  # S3 only: transcoder pods mount no volume
+    assert "HLSFORGE_S3_CREDENTIALS_SECRET" not in operator_env
+
+
+def test_s3_with_a_credentials_secret_refers_to_it_everywhere() -> None:
+    docs = render(
+        S3
+        | {
+            "storage.s3.roleArn": "",
+            "storage.s3.credentialsSecret": "s3-keys",
+            "storage.s3.endpoint": "http://minio.storage:9000",
+            "storage.s3.addressing": "path",
+            "storage.s3.prefix": "prod/",
+            "networkPolicy.s3Ports": "{9000}",
+        }
+    )
+    for kind in ("operator", "uploader"):
+        container = one(docs, "Deployment", kind)["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert env[key]["valueFrom"]["secretKeyRef"] == {"name": "s3-keys", "key": key}
+        assert env["HLSFORGE_S3_ENDPOINT"]["value"] == "http://minio.storage:9000"
+        assert env["HLSFORGE_S3_ADDRESSING"]["value"] == "path"
+        assert env["HLSFORGE_UPLOADS_DIR"]["value"] == "prod/uploads"
+        assert env["HLSFORGE_OUTPUT_DIR"]["value"] == "prod/hls"
+    operator_env = env_of(one(docs, "Deployment", "operator"))
+    assert operator_env["HLSFORGE_S3_CREDENTIALS_SECRET"] == "s3-keys"  # noqa: S105 - a name
+    policy = one(docs, "NetworkPolicy")
+    assert policy["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 9000}]
 
 
 def test_transcoder_network_policy_denies_all_traffic_with_volume_storage() -> None:

@@ -92,14 +92,16 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Storage env shared by the operator and the uploader. */}}
+{{/* Storage env shared by the operator and the uploader (hlsforge_storage.s3config). */}}
 {{- define "hlsforge.storageEnv" -}}
-- name: HLSFORGE_STORAGE_MODE
-  value: {{ .Values.storage.mode | quote }}
 {{- if eq .Values.storage.mode "pvc" }}
+- name: HLSFORGE_STORAGE
+  value: volume
 - name: HLSFORGE_MEDIA_ROOT
   value: /data
 {{- else }}
+- name: HLSFORGE_STORAGE
+  value: s3
 - name: HLSFORGE_S3_BUCKET
   value: {{ .Values.storage.s3.bucket | quote }}
 - name: HLSFORGE_S3_REGION
@@ -110,12 +112,31 @@ seccompProfile:
 - name: HLSFORGE_S3_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
-{{- with .Values.storage.s3.prefix }}
-- name: HLSFORGE_S3_PREFIX
+{{- with .Values.storage.s3.publicEndpoint }}
+- name: HLSFORGE_S3_PUBLIC_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
-- name: HLSFORGE_S3_FORCE_PATH_STYLE
-  value: {{ .Values.storage.s3.forcePathStyle | quote }}
+- name: HLSFORGE_S3_ADDRESSING
+  value: {{ .Values.storage.s3.addressing | quote }}
+- name: HLSFORGE_S3_PRESIGN_SECONDS
+  value: {{ .Values.storage.s3.presignSeconds | quote }}
+- name: HLSFORGE_S3_SOURCE_ACCESS
+  value: {{ .Values.storage.s3.sourceAccess | quote }}
+- name: HLSFORGE_S3_DELIVERY
+  value: {{ .Values.storage.s3.delivery | quote }}
+- name: HLSFORGE_UPLOADS_DIR
+  value: {{ printf "%suploads" .Values.storage.s3.prefix | quote }}
+- name: HLSFORGE_OUTPUT_DIR
+  value: {{ printf "%shls" .Values.storage.s3.prefix | quote }}
+{{- with .Values.storage.s3.credentialsSecret }}
+# Static keys by Secret reference (S3-compatible stores); on EKS prefer IRSA (roleArn).
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef: {name: {{ . | quote }}, key: AWS_ACCESS_KEY_ID}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ . | quote }}, key: AWS_SECRET_ACCESS_KEY}
+{{- end }}
 {{- end }}
 {{- end }}
 
