@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,9 +20,9 @@ from hlsforge_api.exitcodes import ExitCode
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_transcoder.__main__ import done_event
 from hlsforge_transcoder.errors import TranscodeError
+from hlsforge_transcoder.job import run_job
 from hlsforge_transcoder.limits import runtime_limits
 from hlsforge_transcoder.progress import encode_line
-from hlsforge_transcoder.run import transcode
 
 _RENDITION = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_-]{0,31}):(?P<height>\d+):(?P<kbps>\d+)$")
 
@@ -33,8 +32,12 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "transcode", help="transcode a video file into an HLS folder", description=__doc__
     )
-    p.add_argument("src", type=Path, help="source video file")
-    p.add_argument("outdir", type=Path, help="output folder (must not exist, or be empty)")
+    p.add_argument("src", help="source video file, or s3://bucket/key")
+    p.add_argument(
+        "outdir",
+        help="output folder (must not exist, or be empty), or s3://bucket/prefix "
+        "(S3: HLSFORGE_S3_* settings and the AWS credential chain)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON-lines events only")
     p.add_argument("--segment-duration", type=int, default=4, metavar="SECONDS")
     p.add_argument("--segment-format", choices=("ts", "fmp4"), default="ts")
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
         try:
-            result = transcode(args.src, args.outdir, settings, limits=runtime_limits(), emit=emit)
+            result = run_job(args.src, args.outdir, settings, limits=runtime_limits(), emit=emit)
         except TranscodeError as exc:
             emit(exc.to_event())
             return int(exc.exit_code)
@@ -160,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with progress:
-            result = transcode(args.src, args.outdir, settings, limits=runtime_limits(), emit=show)
+            result = run_job(args.src, args.outdir, settings, limits=runtime_limits(), emit=show)
     except TranscodeError as exc:
         err.print(f"[red]{exc.exit_code.reason}[/] ({exc.reason}): {exc.message}")
         return int(exc.exit_code)

@@ -188,3 +188,14 @@ def test_container_entrypoint_reports_the_committed_version(
     assert final["event"] == "done" and final["committed"] is True
     assert final["outputs"]["masterPlaylist"].startswith("s3://media/hls/entry/v")
     assert s3_server.secret_key not in done.stdout + done.stderr
+
+
+def test_cli_transcodes_from_and_to_s3(s3: S3Objects, clips: Clips) -> None:
+    src = upload(s3, clips("fits_360p.mp4"), "uploads/cli.mp4")
+    argv = [sys.executable, "-m", "hlsforge_cli.main", "transcode", str(src),
+            "s3://media/hls/cli", "--json", "--rendition", "180p:180:300"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = json.loads(done.stdout.splitlines()[-1])
+    assert final["event"] == "done" and final["committed"] is True
+    assert verify_committed(s3, S3Uri("media", "hls/cli")) is not None
