@@ -40,6 +40,7 @@ LADDER = [{"name": "180p", "height": 180, "videoBitrateKbps": 300}]
 
 @dataclass
 class Env:
+    cluster: KubeCluster
     namespace: str
     api: Api
     s3: ClusterS3
@@ -78,9 +79,8 @@ def env(kube_cluster: KubeCluster) -> Iterator[Env]:
         }
         operator = OperatorProcess(settings, ARTIFACTS / f"operator-{namespace}.log").start()
         try:
-            yield Env(
-                namespace, Api(kube_cluster.kubeconfig, namespace), s3, s3.objects(), operator
-            )
+            api = Api(kube_cluster.kubeconfig, namespace)
+            yield Env(kube_cluster, namespace, api, s3, s3.objects(), operator)
         finally:
             operator.stop()
     finally:
@@ -103,6 +103,12 @@ def test_s3_job_succeeds_deletes_the_source_and_its_output_goes_with_the_cr(
     keys = {e.name: e for e in container.env if e.name.startswith("AWS_")}
     assert keys["AWS_SECRET_ACCESS_KEY"].value is None  # by Secret reference only
     assert keys["AWS_SECRET_ACCESS_KEY"].value_from.secret_key_ref.name == SECRET
+
+    # No key and no presigned URL in what the operator or the pod printed.
+    pod_log = env.cluster.kubectl("logs", "-n", env.namespace, pod.metadata.name).stdout
+    for text in (pod_log, env.operator.log_tail(10_000)):
+        assert env.s3.secret_key not in text and "X-Amz-Signature" not in text
+    assert '"event":"publishing"' in pod_log
 
     found = verify_committed(env.objects, output)
     assert found is not None
