@@ -8,8 +8,15 @@ a trailing ``free`` box, so ffprobe accepts it and a TranscodeJob is created), t
 3. the uploader's peak RSS (VmHWM, reset before each upload) - the goal is < 150 MB and flat
    with the file size.
 Each is run ``--repeat`` times (default 3): medians of the rates, the largest peak RSS.
-Prints figures; asserts nothing. Usage: ``python bench/upload.py [--sizes-mib 256 1024]``
-(the cluster must be up: ``make cluster-up``).
+
+``--s3``: the same against S3 storage. A versitygw server (``tests/s3server.py``) is started on
+127.0.0.1 over a scratch folder and the uploader streams each upload to it as a multipart
+upload (``HLSFORGE_STORAGE=s3``); the baseline is then boto3's own ``upload_file`` of the file
+to the same server (what a client uploading directly would get). ``--size MIB`` runs one size
+only (``--size 64`` for a quick look).
+
+Prints figures; asserts nothing. Usage: ``python bench/upload.py [--sizes-mib 256 1024]
+[--s3] [--size MIB]`` (the cluster must be up: ``make cluster-up``).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from pathlib import Path
 
 import httpx
 
+from hlsforge_storage.locations import S3Uri
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -39,6 +48,9 @@ from tests.integration.test_uploader_harness import (  # noqa: E402
     rss_kib,
     wait_for,
 )
+from tests.s3server import S3Server  # noqa: E402
+
+BUCKET = "bench"
 
 MiB = 1024 * 1024
 
@@ -70,6 +82,17 @@ def copy_rate(src: Path, dst: Path) -> float:
     return src.stat().st_size / MiB / elapsed
 
 
+def s3_put_rate(server: S3Server, src: Path) -> float:
+    """boto3's managed upload of ``src`` to the server: the direct-to-S3 baseline."""
+    objects = server.objects()
+    target = S3Uri(BUCKET, "baseline/src.mp4")
+    started = time.perf_counter()
+    objects.client.upload_file(str(src), target.bucket, target.key)
+    elapsed = time.perf_counter() - started
+    objects.delete(target)
+    return src.stat().st_size / MiB / elapsed
+
+
 def upload_rate(base: str, path: Path) -> tuple[float, int]:
     def body() -> Iterator[bytes]:
         with path.open("rb") as f:
@@ -89,7 +112,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-mib", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; medians printed")
+    parser.add_argument("--size", type=int, metavar="MIB", help="one size only, in MiB")
+    parser.add_argument("--s3", action="store_true", help="S3 storage (versitygw) instead")
     args = parser.parse_args()
+    sizes: list[int] = [args.size] if args.size else args.sizes_mib
     kubeconfig = cluster_py("kubeconfig")
     kubectl = cluster_py("path", "kubectl")
     namespace = f"bench-upload-{os.getpid()}"
@@ -115,6 +141,11 @@ def main() -> int:
         "HLSFORGE_LOG_LEVEL": "warning",
         "HLSFORGE_MAX_UPLOAD_BYTES": str(64 * 1024 * MiB),
     }
+    server: S3Server | None = None
+    if args.s3:
+        server = S3Server(work / "s3", work / "versitygw.log").start()
+        server.bucket(BUCKET)
+        env |= server.env | {"HLSFORGE_STORAGE": "s3", "HLSFORGE_S3_BUCKET": BUCKET}
     proc = subprocess.Popen([sys.executable, "-m", "hlsforge_uploader"], env=env)
     base = f"http://127.0.0.1:{port}"
     rows: list[tuple[int, float, float, float, float]] = []
@@ -130,16 +161,21 @@ def main() -> int:
         wait_for("the uploader", ready, timeout=30, every=0.2)
         idle_mb = rss_kib(proc.pid)["VmRSS"] / 1024
         clip = make_clip(work / "clip.mp4", seconds=2)
-        for size in args.sizes_mib:
+        for size in sizes:
             src = pad_mp4(clip, work / f"src-{size}.mp4", size * MiB)
             copies, rates, peaks, cpus = [], [], [], []
             for _ in range(args.repeat):
-                copies.append(copy_rate(src, work / "copy.bin"))
+                if server is not None:
+                    copies.append(s3_put_rate(server, src))
+                else:
+                    copies.append(copy_rate(src, work / "copy.bin"))
                 reset_peak_rss(proc.pid)
                 cpu_before = cpu_seconds(proc.pid)
                 rates.append(upload_rate(base, src)[0])
                 cpus.append((cpu_seconds(proc.pid) - cpu_before) / (size / 1024))
                 peaks.append(rss_kib(proc.pid)["VmHWM"] / 1024)
+                if server is not None:
+                    server.objects().delete_prefix(S3Uri(BUCKET, "uploads"))
                 for f in (media / "uploads").glob("*"):
                     f.unlink()
             median = statistics.median
@@ -148,6 +184,8 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if server is not None:
+            server.stop()
         subprocess.run(
             [
                 kubectl,
@@ -161,12 +199,14 @@ def main() -> int:
             check=False,
         )
         shutil.rmtree(work, ignore_errors=True)
+    storage = "S3 (versitygw, multipart)" if args.s3 else "the volume"
     print(
-        f"uploader over loopback (idle RSS {idle_mb:.0f} MB; median of {args.repeat} runs,"
-        " peak RSS = max); goal: peak RSS < 150 MB, flat"
+        f"uploader to {storage} over loopback (idle RSS {idle_mb:.0f} MB; median of"
+        f" {args.repeat} runs, peak RSS = max); goal: peak RSS < 150 MB, flat"
     )
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    head = f"{'size':>8}  {'plain copy':>12}  {'upload':>12}  {'ratio':>6}  {'peak RSS':>9}"
+    baseline = "boto3 PUT" if args.s3 else "plain copy"
+    head = f"{'size':>8}  {baseline:>12}  {'upload':>12}  {'ratio':>6}  {'peak RSS':>9}"
     print(f"{head}  {'server CPU':>13}")
     for size, copy, rate, peak, cpu in rows:
         print(

@@ -207,6 +207,14 @@ def test_what_is_not_a_video_is_422_and_nothing_stays(
     assert up.metric(f'hlsforge_upload_rejections_total{{reason="{reason}"}}') >= 2
 
 
+def test_direct_uploads_need_s3_storage(up: Uploader, http: httpx.Client) -> None:
+    for path in ("/v1/uploads/direct", "/v1/uploads/up-aaaaaaaaaaaaaaaaaaaa/complete"):
+        r = http.post(path, content=b"{}")
+        assert r.status_code == 501, r.text
+        assert r.json()["error"] == "not_supported"
+        assert "HLSFORGE_STORAGE=s3" in r.json()["detail"]
+
+
 def test_invalid_options_are_422_before_the_body_is_stored(
     up: Uploader, http: httpx.Client
 ) -> None:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from hlsforge_storage import media_types
 from hlsforge_uploader import delivery
 from hlsforge_uploader.errors import BadPath, NotFound
-from hlsforge_uploader.storage import OutsideRoot, VolumeStorage
+from hlsforge_uploader.storage import OutsideRoot
+from hlsforge_uploader.volume_storage import VolumeStorage
 
 
 @pytest.mark.parametrize(
@@ -29,7 +31,9 @@ def test_paths_that_can_never_be_inside_an_output_are_400(path: str) -> None:
         delivery.check_path(path)
 
 
-@pytest.mark.parametrize("path", ["manifest.json", "x.html", "x.js", "uploads", "master.m3u8.bak"])
+@pytest.mark.parametrize(
+    "path", ["manifest.json", "commit.json", "x.html", "x.js", "uploads", "master.m3u8.bak"]
+)
 def test_files_the_transcoder_does_not_write_are_404(path: str) -> None:
     with pytest.raises(NotFound):
         delivery.check_path(path)
@@ -44,12 +48,21 @@ def test_files_the_transcoder_does_not_write_are_404(path: str) -> None:
         ("720p/init.mp4", "video/mp4", True),
         ("720p/seg_00001.m4s", "video/mp4", True),
         ("poster.jpg", "image/jpeg", True),
+        ("sprite.vtt", "text/vtt; charset=utf-8", True),
     ],
 )
 def test_types_and_cache(path: str, content_type: str, immutable: bool) -> None:
     assert delivery.check_path(path) == path
     assert delivery.content_type(path) == content_type
     assert ("immutable" in delivery.cache_control(path)) is immutable
+    # The engine's table is the one source of types.
+    assert delivery.content_type(path) == media_types.content_type(path)
+    assert delivery.headers(path) == {
+        "Content-Type": content_type,
+        "Cache-Control": delivery.cache_control(path),
+        "X-Content-Type-Options": "nosniff",
+    }
+    assert delivery.is_index(path) is path.endswith((".m3u8", ".vtt"))
 
 
 def test_storage_resolves_strictly_inside_the_output(tmp_path: Path) -> None:

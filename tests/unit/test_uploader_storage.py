@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hlsforge_uploader.storage import AlreadyCommitted, VolumeStorage
+from hlsforge_uploader.storage import AlreadyCommitted
+from hlsforge_uploader.volume_storage import VolumeStorage
 
 
 def test_an_upload_is_invisible_until_committed(tmp_path: Path) -> None:
@@ -15,7 +16,9 @@ def test_an_upload_is_invisible_until_committed(tmp_path: Path) -> None:
     sink.write(b"hello ")
     sink.write(b"world")
     assert not (tmp_path / "uploads" / "up-abc.mp4").exists()
-    assert sink.local_path.read_bytes() == b"hello world"
+    sink.finish()
+    assert sink.probe_input().read_bytes() == b"hello world"
+    assert not (tmp_path / "uploads" / "up-abc.mp4").exists()
     assert sink.commit() == "uploads/up-abc.mp4"
     assert (tmp_path / "uploads" / "up-abc.mp4").read_bytes() == b"hello world"
     assert [p.name for p in (tmp_path / "uploads").iterdir()] == ["up-abc.mp4"]

@@ -1,9 +1,10 @@
 """The app factory: routers, error mapping, CORS, and a lifespan that opens the shared clients
-(one Kubernetes API client, one watch, one storage) and closes them on shutdown."""
+(one Kubernetes API client, one watch, one storage backend) and closes them on shutdown."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,12 +14,12 @@ from fastapi.staticfiles import StaticFiles
 
 from hlsforge_uploader import errors
 from hlsforge_uploader.api.deps import Clients
-from hlsforge_uploader.api.routes import dashboard, events, health, hls, jobs, uploads
+from hlsforge_uploader.api.routes import dashboard, direct, events, health, hls, jobs, uploads
+from hlsforge_uploader.backend import open_backend
 from hlsforge_uploader.events import Broadcaster
 from hlsforge_uploader.k8s import JobStore, JobWatch, api_client
 from hlsforge_uploader.metrics import Metrics
 from hlsforge_uploader.settings import UploaderSettings, get_settings
-from hlsforge_uploader.storage import VolumeStorage
 
 
 def create_app(settings: UploaderSettings | None = None) -> FastAPI:
@@ -26,6 +27,7 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend = open_backend(settings, os.environ)
         metrics = Metrics()
         broadcaster = Broadcaster(settings.event_history)
         broadcaster.bind(asyncio.get_running_loop())
@@ -41,9 +43,10 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
         )
         app.state.clients = Clients(
             store=store,
-            storage=VolumeStorage(settings.media_root, settings.uploads_dir),
+            storage=backend.storage,
             broadcaster=broadcaster,
             metrics=metrics,
+            direct=backend.direct,
         )
         app.state.inflight_keys = set()
         watch.start()
@@ -70,7 +73,7 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
             expose_headers=["Content-Range", "Content-Length", "Location"],
             max_age=600,
         )
-    for module in (health, uploads, jobs, hls, events, dashboard):
+    for module in (health, direct, uploads, jobs, hls, events, dashboard):
         app.include_router(module.router)
     settings.static_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/ui/static", StaticFiles(directory=settings.static_dir), name="static")

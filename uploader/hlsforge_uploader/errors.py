@@ -57,6 +57,27 @@ class BadRequest(ApiError):
     code = "bad_request"
 
 
+class UploadIncomplete(ApiError):
+    """A direct upload was completed before its file was PUT to storage."""
+
+    status = 409
+    code = "upload_incomplete"
+
+
+class RangeNotSatisfiable(ApiError):
+    """A ``Range`` that starts beyond the end of the file."""
+
+    status = 416
+    code = "range_not_satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the range starts beyond the end of the file ({size} bytes)")
+        self.size = size
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Content-Range": f"bytes */{self.size}"}
+
+
 class UploadStalled(ApiError):
     """The body stopped arriving mid-upload."""
 
@@ -114,6 +135,20 @@ class NotReady(ApiError):
 class StorageFailed(ApiError):
     status = 507
     code = "storage_failed"
+
+
+class NotSupported(ApiError):
+    """A feature this deployment's storage backend does not offer (direct upload on a volume)."""
+
+    status = 501
+    code = "not_supported"
+
+
+class StorageUnavailable(ApiError):
+    """The object store refused or failed a read the client cannot fix."""
+
+    status = 502
+    code = "storage_unavailable"
 
 
 class UpstreamFailed(ApiError):

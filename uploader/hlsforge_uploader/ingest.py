@@ -17,6 +17,14 @@ EXTENSIONS = {"mov": "mp4", "matroska": "mkv", "mpegts": "ts", "avi": "avi", "fl
 """The extension a source gets on storage, by sniffed container (never the client's)."""
 
 
+def sniff_head(head: bytes) -> Sniffed:
+    """The engine's ``sniff`` of a file's first ``SNIFF_BYTES``; refusals are ``InvalidMedia``."""
+    try:
+        return sniff(head)
+    except InvalidInput as exc:
+        raise InvalidMedia(exc.reason, exc.message) from None
+
+
 def too_large(limit: int) -> TooLarge:
     return TooLarge(f"the upload exceeds the limit of {limit} bytes", extra={"limit": limit})
 
@@ -74,11 +82,7 @@ class Ingest:
         return self._hash.hexdigest()
 
     def _sniff(self) -> None:
-        head = b"".join(self._pending)[:SNIFF_BYTES]
-        try:
-            self.sniffed = sniff(head)
-        except InvalidInput as exc:
-            raise InvalidMedia(exc.reason, exc.message) from None
+        self.sniffed = sniff_head(b"".join(self._pending)[:SNIFF_BYTES])
 
     def _take(self) -> bytes:
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)

@@ -2,15 +2,18 @@
 around ``ingest`` (the pure rules). Every failure path removes what was written.
 
 The body arrives as an async iterator of chunks (``request.stream()``), raw or through the
-streaming multipart reader; batches go to storage in a worker thread; ffprobe checks the
-complete file with the engine's rules; then the upload is committed under its generated
+streaming multipart reader; batches go to storage in a worker thread; once the body ended the
+sink is finished, ffprobe checks what it wrote with the engine's rules (a local file or a
+presigned URL: ``UploadSink.probe_input``); then the upload is committed under its generated
 name (never replacing anything) and its job created.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
@@ -18,6 +21,7 @@ from pydantic import ValidationError
 
 from hlsforge_transcoder.errors import InvalidInput, TranscodeError
 from hlsforge_transcoder.limits import DEFAULT_LIMITS
+from hlsforge_transcoder.media_input import MediaInput
 from hlsforge_transcoder.probe import run_probe, validate
 from hlsforge_uploader import idempotency as idem
 from hlsforge_uploader.api.deps import Clients
@@ -38,6 +42,7 @@ from hlsforge_uploader.settings import UploaderSettings
 from hlsforge_uploader.storage import AlreadyCommitted, StorageError, UploadSink
 
 Obj = dict[str, Any]
+log = logging.getLogger("hlsforge.uploader.intake")
 
 
 class Receiver:
@@ -106,10 +111,10 @@ async def receive(
     await receiver.finish()
 
 
-def probe(sink: UploadSink, container: str) -> None:
+def probe(source: Path | MediaInput, container: str) -> None:
     """ffprobe + the engine's rules (blocking: run it in a thread)."""
     try:
-        validate(run_probe(sink.local_path, DEFAULT_LIMITS), DEFAULT_LIMITS, container)
+        validate(run_probe(source, DEFAULT_LIMITS), DEFAULT_LIMITS, container)
     except InvalidInput as exc:
         raise InvalidMedia(exc.reason, exc.message) from None
     except TranscodeError as exc:
@@ -125,7 +130,6 @@ async def get_job(clients: Clients, name: str) -> dict[str, Any] | None:
 
 async def complete(
     receiver: Receiver,
-    settings: UploaderSettings,
     clients: Clients,
     opts: UploadOptions,
     hashed: str | None,
@@ -144,9 +148,11 @@ async def complete(
 
     sink = receiver.sink
     assert sink is not None and receiver.ingest.sniffed is not None
-    await to_thread.run_sync(probe, sink, receiver.ingest.sniffed.container)
+    container = receiver.ingest.sniffed.container
     upload_id = receiver.upload_id
     try:
+        await to_thread.run_sync(sink.finish)
+        await to_thread.run_sync(lambda: probe(sink.probe_input(), container))
         location = await to_thread.run_sync(sink.commit)
     except AlreadyCommitted:
         return await raced(clients, upload_id, hashed, request_fp)
@@ -159,19 +165,42 @@ async def complete(
         labels[idem.LABEL_KEY] = idem.label_value(hashed)
         annotations[idem.ANNOTATION_KEY] = hashed
         annotations[idem.ANNOTATION_FINGERPRINT] = request_fp
-    output = f"{settings.output_dir.strip('/')}/{upload_id}"
+    try:
+        created = await create_job(clients, upload_id, location, opts, labels, annotations)
+    except JobExists:
+        return await raced(clients, upload_id, hashed, request_fp)
+    return created, False
+
+
+async def create_job(
+    clients: Clients,
+    upload_id: str,
+    location: str,
+    opts: UploadOptions,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Obj:
+    """Create the TranscodeJob ``upload_id`` reading the committed source ``location``.
+
+    On any failure the source is deleted (no job names it) and the failure raised as an
+    ``ApiError``, except ``JobExists``, which the caller resolves (a replay or a race).
+    """
+    output = clients.storage.output_location(upload_id)
     try:
         manifest = build_job(upload_id, location, output, opts, labels, annotations)
         created = await to_thread.run_sync(clients.store.create, manifest)
     except (ValidationError, JobRejected, JobExists, KubeError) as exc:
-        await to_thread.run_sync(clients.storage.delete, location)
+        try:
+            await to_thread.run_sync(clients.storage.delete, location)
+        except StorageError as cleanup:
+            log.warning("could not delete the source %s of a refused job: %s", location, cleanup)
         if isinstance(exc, JobExists):
-            return await raced(clients, upload_id, hashed, request_fp)
+            raise
         if isinstance(exc, KubeError):
             raise UpstreamFailed(str(exc)) from None
         raise InvalidOptions(str(exc)) from None
     clients.metrics.uploads.labels("created").inc()
-    return created, False
+    return created
 
 
 async def raced(

@@ -75,3 +75,17 @@ class JobPage(ApiModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, bool] = Field(default_factory=dict)
+
+
+class DirectUploadCreated(ApiModel):
+    """A direct upload: PUT the file to ``url`` with ``headers``, then POST ``complete``."""
+
+    id: str
+    method: str = "PUT"
+    url: str
+    """A presigned PUT of the object store's public endpoint; a credential until it expires."""
+    headers: dict[str, str]
+    """Headers the PUT must carry (they are signed): ``If-None-Match: *``."""
+    expires_at: datetime
+    complete: str
+    """Path to POST (with the bearer token) once the PUT succeeded."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -15,12 +15,22 @@ class UploaderSettings(BaseSettings):
 
     namespace: str = "default"
     """Namespace whose TranscodeJobs this uploader creates, lists and watches."""
+    storage: Literal["volume", "s3"] = "volume"
+    """Where media lives: the shared volume at ``media_root``, or the bucket ``s3_bucket``
+    (reached with the ``HLSFORGE_S3_*`` variables of ``hlsforge_storage.s3config``)."""
     media_root: Path = Path("/data")
     """Where the uploader sees the shared volume (the same RWX claim the transcoder mounts)."""
     uploads_dir: str = "uploads"
-    """Folder, relative to the volume root, that receives sources (``uploads/<id>.<ext>``)."""
+    """Folder (volume) or key prefix (S3) that receives sources (``uploads/<id>.<ext>``)."""
     output_dir: str = "hls"
-    """Folder, relative to the volume root, where each job's HLS goes (``hls/<id>``)."""
+    """Folder (volume) or key prefix (S3) where each job's HLS goes (``hls/<id>``)."""
+    s3_bucket: str = ""
+    """The bucket of sources and outputs; required when ``storage`` is ``s3``."""
+    s3_delivery: Literal["proxy", "redirect"] = "proxy"
+    """S3 only: ``proxy`` streams every HLS file through this service; ``redirect`` answers
+    playlists itself (segment URIs presigned) and redirects every other file to S3."""
+    s3_part_bytes: int = Field(default=8 * 1024**2, ge=5 * 1024**2, le=512 * 1024**2)
+    """S3 only: size of one multipart part; an upload holds about two parts in memory."""
     tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Accepted bearer tokens, comma-separated (``HLSFORGE_TOKENS``)."""
     token_file: Path | None = None
@@ -46,6 +56,12 @@ class UploaderSettings(BaseSettings):
     event_history: int = Field(default=1000, ge=10)
     """Watch events kept so that a reconnecting client can resume instead of re-reading all."""
     log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> UploaderSettings:
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("HLSFORGE_STORAGE=s3 needs HLSFORGE_S3_BUCKET")
+        return self
 
     @field_validator("tokens", "cors_origins", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hlsforge_uploader.direct_uploads import DirectUploads
 from hlsforge_uploader.errors import Unauthorized
 from hlsforge_uploader.events import Broadcaster
 from hlsforge_uploader.jobs import Urls
@@ -32,6 +33,8 @@ class Clients:
     storage: Storage
     broadcaster: Broadcaster
     metrics: Metrics
+    direct: DirectUploads | None = None
+    """Direct (presigned) uploads, when the backend offers them (S3)."""
 
 
 def get_clients(request: Request) -> Clients:

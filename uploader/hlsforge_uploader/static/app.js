@@ -143,7 +143,10 @@ function playJob(job) {
   const select = $("#rendition");
   select.replaceChildren(new Option("Auto", "-1"));
   if (!window.Hls || !Hls.isSupported()) { $("#level-info").textContent = "this browser cannot play HLS via MSE"; return; }
-  const hls = new Hls({ xhrSetup: (xhr) => xhr.setRequestHeader("Authorization", `Bearer ${state.token}`) });
+  // The token goes to this service only: with S3 redirect delivery, segment URIs are presigned
+  // URLs of the object store, which refuses a second credential (and must never see ours).
+  const ours = (url) => new URL(url, location.href).origin === location.origin;
+  const hls = new Hls({ xhrSetup: (xhr, url) => { if (ours(url)) xhr.setRequestHeader("Authorization", `Bearer ${state.token}`); } });
   state.hls = hls;
   hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
     data.levels.forEach((level, index) => select.append(new Option(`${level.height}p · ${Math.round(level.bitrate / 1000)} kb/s`, String(index))));

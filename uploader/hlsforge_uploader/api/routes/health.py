@@ -20,7 +20,8 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 async def readyz(clients: ClientsDep) -> JSONResponse:
-    """Ready once the job watch has its first list and the volume is writable."""
+    """Ready once the job watch has its first list and the storage is usable (the volume is
+    writable, or the bucket answers)."""
     checks = {
         "watch": clients.broadcaster.synced.is_set(),
         "storage": clients.storage.ready(),

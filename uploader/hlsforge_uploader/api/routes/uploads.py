@@ -68,7 +68,7 @@ def parse_options(text: str | None) -> UploadOptions:
         raise InvalidOptions(problems) from None
 
 
-def _created(obj: dict[str, Any], urls: Urls, replayed: bool) -> JSONResponse:
+def created_response(obj: dict[str, Any], urls: Urls, replayed: bool) -> JSONResponse:
     job = view(obj, urls)
     body = UploadCreated(
         id=job.id,
@@ -148,7 +148,7 @@ async def _create(
             opts = query_options
             if reader is not None and "options" in reader.fields:
                 opts = parse_options(reader.fields["options"])
-            job, replayed = await complete(receiver, settings, clients, opts, hashed, existing)
+            job, replayed = await complete(receiver, clients, opts, hashed, existing)
         except ClientDisconnect:
             await receiver.abort()
             raise BadRequest("the client disconnected before the upload ended") from None
@@ -157,7 +157,7 @@ async def _create(
             raise
         if not replayed:
             clients.metrics.upload_duration.observe(time.monotonic() - started)
-        return _created(job, urls, replayed)
+        return created_response(job, urls, replayed)
     finally:
         if hashed is not None:
             inflight.discard(hashed)

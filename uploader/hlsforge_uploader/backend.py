@@ -1,0 +1,44 @@
+"""Which storage backend the settings select, built once by the app's lifespan.
+
+The only place that knows both backends. S3 settings that belong to the object store itself
+(endpoint, public endpoint, region, addressing, presigned URL lifetime) are the shared
+``HLSFORGE_S3_*`` variables read by ``hlsforge_storage.s3config``, the same the operator and
+the transcoder read; credentials come only from boto3's default chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hlsforge_storage.s3 import S3Objects
+from hlsforge_storage.s3config import S3Config
+from hlsforge_uploader.direct_uploads import DirectUploads
+from hlsforge_uploader.s3_storage import S3Storage
+from hlsforge_uploader.settings import UploaderSettings
+from hlsforge_uploader.storage import Storage
+from hlsforge_uploader.volume_storage import VolumeStorage
+
+
+@dataclass(frozen=True)
+class Backend:
+    storage: Storage
+    direct: DirectUploads | None
+    """Direct (presigned) uploads; only an object store offers them."""
+
+
+def open_backend(settings: UploaderSettings, env: Mapping[str, str]) -> Backend:
+    """The configured backend; raises ``S3ConfigError`` for invalid ``HLSFORGE_S3_*``."""
+    if settings.storage == "volume":
+        storage = VolumeStorage(settings.media_root, settings.uploads_dir, settings.output_dir)
+        return Backend(storage, None)
+    objects = S3Objects.from_config(S3Config.from_env(env))
+    s3 = S3Storage(
+        objects,
+        settings.s3_bucket,
+        settings.uploads_dir,
+        settings.output_dir,
+        settings.s3_part_bytes,
+        settings.s3_delivery,
+    )
+    return Backend(s3, DirectUploads(s3))

@@ -1,0 +1,144 @@
+"""A direct upload from its creation to its TranscodeJob: the rules and their order.
+
+``start`` records the options and hands out a presigned PUT (``direct_uploads``). ``finish``
+(``POST /v1/uploads/{id}/complete``) treats the staged file exactly as a streamed upload:
+
+1. a job of this id made by a direct upload already exists -> that job (a repeated call);
+2. no pending record -> 404; nothing PUT yet -> 409 ``upload_incomplete``;
+3. the size against ``HLSFORGE_MAX_UPLOAD_BYTES`` -> 413; the first KiB (a ranged GET)
+   through the engine's ``sniff`` -> 422; ffprobe through a presigned URL -> 422. Each refusal
+   deletes the staged file and the record;
+4. a server-side copy to ``uploads/<id>.<ext>`` that never replaces an object and only copies
+   the bytes just checked (their ETag), then the TranscodeJob, created as for a streamed
+   upload (its failure deletes the copy, and the staged file stays for a retry);
+5. the staged file and the record are deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from anyio import to_thread
+from pydantic import ValidationError
+
+from hlsforge_storage.s3 import ObjectStoreError
+from hlsforge_uploader.api.deps import Clients
+from hlsforge_uploader.direct import DIRECT_LABEL
+from hlsforge_uploader.direct_uploads import DirectUploads, Ticket
+from hlsforge_uploader.errors import (
+    IdempotencyConflict,
+    InvalidMedia,
+    InvalidOptions,
+    NotFound,
+    NotSupported,
+    StorageUnavailable,
+    TooLarge,
+    UploadIncomplete,
+)
+from hlsforge_uploader.ingest import EXTENSIONS, sniff_head, too_large
+from hlsforge_uploader.intake import create_job, get_job, probe
+from hlsforge_uploader.k8s import JobExists
+from hlsforge_uploader.models import UploadOptions
+from hlsforge_uploader.s3_copy import SourceChanged
+from hlsforge_uploader.storage import AlreadyCommitted
+
+Obj = dict[str, Any]
+
+
+def direct_of(clients: Clients) -> DirectUploads:
+    if clients.direct is None:
+        raise NotSupported(
+            "direct uploads need S3 storage (HLSFORGE_STORAGE=s3); "
+            "with volume storage, upload the file with POST /v1/uploads"
+        )
+    return clients.direct
+
+
+def _store_failed(exc: ObjectStoreError) -> StorageUnavailable:
+    return StorageUnavailable(f"the object store failed: {exc.code}")
+
+
+async def start(clients: Clients, upload_id: str, opts: UploadOptions) -> Ticket:
+    direct = direct_of(clients)
+    wire = opts.model_dump(mode="json", by_alias=True, exclude_none=True)
+    try:
+        return await to_thread.run_sync(direct.create, upload_id, wire, datetime.now(UTC))
+    except ObjectStoreError as exc:
+        raise _store_failed(exc) from None
+
+
+def _made_here(job: Obj) -> bool:
+    labels = (job.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(DIRECT_LABEL) == "direct")
+
+
+async def _existing(clients: Clients, upload_id: str) -> Obj | None:
+    found = await get_job(clients, upload_id)
+    if found is not None and not _made_here(found):
+        raise NotFound(f"no direct upload {upload_id!r}")
+    return found
+
+
+async def finish(clients: Clients, upload_id: str, limit: int) -> tuple[Obj, bool]:
+    """Check the staged file and create its job; returns it and whether it already existed."""
+    direct = direct_of(clients)
+    found = await _existing(clients, upload_id)
+    if found is not None:
+        return found, True
+    try:
+        pending = await to_thread.run_sync(direct.pending, upload_id)
+        if pending is None:
+            raise NotFound(f"no pending direct upload {upload_id!r} (unknown, or cleaned up)")
+        staged = await to_thread.run_sync(direct.staged, upload_id)
+    except ObjectStoreError as exc:
+        raise _store_failed(exc) from None
+    if staged is None:
+        until = pending.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise UploadIncomplete(
+            f"nothing was uploaded for {upload_id} yet: PUT the file to its URL "
+            f"(valid until {until}) first, then complete"
+        )
+    try:
+        opts = UploadOptions.model_validate(pending.options)
+        if staged.size > limit:
+            raise too_large(limit)
+        head = await to_thread.run_sync(direct.read_head, upload_id)
+        container = sniff_head(head).container
+        source = await to_thread.run_sync(direct.probe_input, upload_id)
+        await to_thread.run_sync(probe, source, container)
+    except (TooLarge, InvalidMedia, ValidationError) as exc:
+        await to_thread.run_sync(direct.discard, upload_id)
+        if isinstance(exc, ValidationError):
+            raise InvalidOptions(str(exc)) from None
+        raise
+    except ObjectStoreError as exc:
+        raise _store_failed(exc) from None
+
+    try:
+        location = await to_thread.run_sync(
+            direct.promote, upload_id, EXTENSIONS[container], staged
+        )
+    except AlreadyCommitted:
+        return await _raced(clients, upload_id)
+    except SourceChanged:
+        raise IdempotencyConflict(
+            f"the file of {upload_id} changed while it was checked; complete again"
+        ) from None
+    except ObjectStoreError as exc:
+        raise _store_failed(exc) from None
+    try:
+        created = await create_job(clients, upload_id, location, opts, {DIRECT_LABEL: "direct"})
+    except JobExists:
+        return await _raced(clients, upload_id)
+    await to_thread.run_sync(direct.discard, upload_id)
+    return created, False
+
+
+async def _raced(clients: Clients, upload_id: str) -> tuple[Obj, bool]:
+    """Another replica completed this upload at the same moment."""
+    found = await _existing(clients, upload_id)
+    if found is None:
+        raise IdempotencyConflict(f"{upload_id} is being completed by another request")
+    clients.metrics.uploads.labels("replayed").inc()
+    return found, True

@@ -1,0 +1,176 @@
+"""A bucket as storage: streamed multipart uploads in, committed HLS out.
+
+Why an upload is completed *before* ffprobe reads it, not after: S3 has no rename, and the
+parts of an unfinished multipart upload cannot be read, so the bytes must become an object to
+be probed; copying them to their final key afterwards would read and write every byte twice.
+So the upload is completed straight at its final key ``uploads/<id>.<ext>`` with
+``If-None-Match: *`` (it never replaces an object: a concurrent upload of the same key loses
+with ``AlreadyCommitted``), probed through a presigned URL, and deleted by ``abort`` if
+anything fails before ``commit``. That object is still no job's source until then: the key is
+unguessable, no TranscodeJob names it before the probe passed, and the operator only ever
+reads sources that a job names. A process killed between completion and the job's creation
+leaves one orphan object, which an S3 lifecycle rule on the uploads prefix expires (see
+``docs/uploader.md``).
+
+Memory per upload is bounded by about three parts (``HLSFORGE_S3_PART_BYTES``; the writer
+copies a full part before sending it): parts leave while the body is still arriving.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from starlette.responses import Response
+
+from hlsforge_storage.locations import LocationError, S3Uri, parse_s3_uri
+from hlsforge_storage.multipart import AlreadyExists, MultipartWriter
+from hlsforge_storage.s3 import ObjectStoreError, S3Objects
+from hlsforge_transcoder.errors import StorageError as EngineStorageError
+from hlsforge_transcoder.media_input import MediaInput, http_input
+from hlsforge_transcoder.sniff import SNIFF_BYTES
+from hlsforge_uploader.errors import NotFound
+from hlsforge_uploader.s3_delivery import S3Delivery
+from hlsforge_uploader.storage import AlreadyCommitted, OutsideRoot, StorageError
+
+log = logging.getLogger("hlsforge.uploader.s3")
+
+PROBE_URL_SECONDS = 600
+"""Lifetime of the presigned URL ffprobe reads an upload through (the probe is bounded to
+far less by the engine's limits)."""
+
+
+def probe_input(objects: S3Objects, uri: S3Uri) -> MediaInput:
+    """An object as ffprobe input: a presigned URL of the internal endpoint, only the
+    ``http(s)`` protocols allowed, the URL hidden from messages."""
+
+    def head() -> bytes:
+        try:
+            return objects.read(uri, length=SNIFF_BYTES)
+        except ObjectStoreError as exc:
+            raise EngineStorageError("SourceUnreadable", f"cannot read {uri}: {exc}") from None
+
+    url = objects.presign_get(uri, PROBE_URL_SECONDS, public=False)
+    return http_input(url, str(uri), head)
+
+
+class S3Upload:
+    """One streamed upload: writing -> completed (probe-able) -> committed, or aborted.
+
+    Each batch goes to the shared ``MultipartWriter``, which uploads a part whenever one is
+    full; the request body is not read while a part is sent, so a slow store slows the
+    client down (TCP backpressure) instead of growing memory. Sending the next part while
+    the body keeps arriving (one part in flight in a worker thread) was measured and dropped:
+    on the benchmark machine, which is CPU-bound, it gained nothing and cost 25-40 MB of peak
+    RSS (``docs/uploader.md``).
+    """
+
+    def __init__(self, objects: S3Objects, uri: S3Uri, part_bytes: int) -> None:
+        self.objects = objects
+        self.uri = uri
+        self.location = str(uri)
+        self.writer = MultipartWriter(objects.client, uri, part_bytes)
+        self.state: Literal["writing", "completed", "committed", "aborted", "lost"] = "writing"
+
+    def write(self, data: bytes) -> None:
+        assert self.state == "writing", f"write when {self.state}"
+        try:
+            self.writer.write(data)
+        except ObjectStoreError as exc:
+            raise StorageError(f"cannot upload to {self.uri}: {exc}") from None
+
+    def finish(self) -> None:
+        assert self.state == "writing", f"finish when {self.state}"
+        try:
+            self.writer.complete()
+        except AlreadyExists:
+            self.state = "lost"  # the object is another request's: never delete it
+            raise AlreadyCommitted(self.location) from None
+        except ObjectStoreError as exc:
+            self.abort()
+            raise StorageError(f"cannot complete {self.uri}: {exc}") from None
+        self.state = "completed"
+
+    def probe_input(self) -> MediaInput:
+        assert self.state == "completed", "finish first"
+        return probe_input(self.objects, self.uri)
+
+    def commit(self) -> str:
+        if self.state == "writing":
+            self.finish()
+        assert self.state == "completed", f"commit when {self.state}"
+        self.state = "committed"
+        return self.location
+
+    def abort(self) -> None:
+        """Best effort and never raising (it runs while another error propagates): what a
+        network failure leaves is caught by the bucket's lifecycle rules."""
+        if self.state not in ("writing", "completed"):
+            return  # handed over, another request's, or already aborted
+        state, self.state = self.state, "aborted"
+        try:
+            if state == "writing":
+                self.writer.abort()
+            else:
+                self.objects.delete(self.uri)
+        except ObjectStoreError as exc:
+            log.warning("could not remove the failed upload %s: %s", self.uri, exc)
+
+
+class S3Storage:
+    """Sources under ``s3://<bucket>/<uploads_dir>/``, outputs under ``<output_dir>/``."""
+
+    def __init__(
+        self,
+        objects: S3Objects,
+        bucket: str,
+        uploads_dir: str = "uploads",
+        output_dir: str = "hls",
+        part_bytes: int = 8 << 20,
+        delivery_mode: Literal["proxy", "redirect"] = "proxy",
+    ) -> None:
+        self.objects = objects
+        self.bucket = bucket
+        self.uploads_dir = uploads_dir.strip("/")
+        self.output_dir = output_dir.strip("/")
+        self.part_bytes = part_bytes
+        self.delivery = S3Delivery(objects, delivery_mode)
+
+    def source_uri(self, upload_id: str, extension: str) -> S3Uri:
+        return S3Uri(self.bucket, f"{self.uploads_dir}/{upload_id}.{extension}")
+
+    def begin_upload(self, upload_id: str, extension: str) -> S3Upload:
+        return S3Upload(self.objects, self.source_uri(upload_id, extension), self.part_bytes)
+
+    def output_location(self, upload_id: str) -> str:
+        return str(S3Uri(self.bucket, f"{self.output_dir}/{upload_id}"))
+
+    def ours(self, location: str) -> S3Uri:
+        """``location`` as a URI in this bucket; ``OutsideRoot`` for anything else."""
+        try:
+            uri = parse_s3_uri(location)
+        except LocationError:
+            raise OutsideRoot(location) from None
+        if uri.bucket != self.bucket:
+            raise OutsideRoot(location)
+        return uri
+
+    def delete(self, location: str) -> bool:
+        try:
+            return self.objects.delete(self.ours(location))
+        except ObjectStoreError as exc:
+            raise StorageError(f"cannot delete {location}: {exc}") from None
+
+    def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
+        try:
+            root = self.ours(output)
+        except OutsideRoot:
+            raise NotFound("this job's output is not in this uploader's bucket") from None
+        return self.delivery.respond(root, relative, range_header)
+
+    def ready(self) -> bool:
+        try:
+            self.objects.client.head_bucket(Bucket=self.bucket)
+        except Exception:  # any failure means "not ready"; the kubelet asks again
+            return False
+        return True

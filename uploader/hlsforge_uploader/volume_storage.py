@@ -1,0 +1,136 @@
+"""The shared ReadWriteMany volume as storage.
+
+An upload is written to a temporary name and only becomes ``uploads/<id>.<ext>`` on
+``commit``, which never replaces an existing file (``link`` + ``unlink``, atomic on POSIX
+file systems including NFS): a partial or concurrent upload can never be seen as a source.
+Every location is resolved strictly inside the volume root, symlinks included
+(``hlsforge_storage.locations.inside``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import BinaryIO
+
+from starlette.responses import FileResponse, Response
+
+from hlsforge_storage.locations import LocationError, inside
+from hlsforge_uploader import delivery
+from hlsforge_uploader.errors import NotFound
+from hlsforge_uploader.storage import AlreadyCommitted, OutsideRoot, StorageError
+
+
+def _inside(root: Path, relative: str) -> Path:
+    try:
+        return inside(root, relative)
+    except LocationError:
+        raise OutsideRoot(relative) from None
+
+
+class VolumeUpload:
+    def __init__(self, final: Path, location: str) -> None:
+        self.location = location
+        self._final = final
+        self.local_path = final.with_name(f".{final.name}.part-{secrets.token_hex(4)}")
+        """The bytes written so far (the final path once committed)."""
+        self._file: BinaryIO | None = None
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: a fresh file, never an existing one or a planted symlink.
+            fd = os.open(self.local_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot create the upload file: {exc}") from exc
+        self._file = os.fdopen(fd, "wb", buffering=0)
+
+    def write(self, data: bytes) -> None:
+        assert self._file is not None, "write after finish/abort"
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise StorageError(f"cannot write the upload: {exc}") from exc
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def finish(self) -> None:
+        try:
+            if self._file is not None:
+                os.fsync(self._file.fileno())
+            self._close()
+        except OSError as exc:
+            self.abort()
+            raise StorageError(f"cannot write the upload: {exc}") from exc
+
+    def probe_input(self) -> Path:
+        return self.local_path
+
+    def commit(self) -> str:
+        self.finish()
+        try:
+            os.link(self.local_path, self._final)
+        except FileExistsError:
+            self.abort()
+            raise AlreadyCommitted(self.location) from None
+        except OSError as exc:
+            self.abort()
+            raise StorageError(f"cannot commit the upload: {exc}") from exc
+        self.local_path.unlink(missing_ok=True)
+        self.local_path = self._final
+        return self.location
+
+    def abort(self) -> None:
+        self._close()
+        if self.local_path != self._final:
+            self.local_path.unlink(missing_ok=True)
+
+
+class VolumeStorage:
+    """The shared ReadWriteMany volume, mounted at ``root``."""
+
+    def __init__(self, root: Path, uploads_dir: str = "uploads", output_dir: str = "hls") -> None:
+        self.root = root.resolve()
+        self.uploads_dir = uploads_dir.strip("/")
+        self.output_dir = output_dir.strip("/")
+
+    def begin_upload(self, upload_id: str, extension: str) -> VolumeUpload:
+        location = f"{self.uploads_dir}/{upload_id}.{extension}"
+        return VolumeUpload(_inside(self.root, location), location)
+
+    def output_location(self, upload_id: str) -> str:
+        return f"{self.output_dir}/{upload_id}"
+
+    def delete(self, location: str) -> bool:
+        try:
+            _inside(self.root, location).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot delete {location}: {exc}") from exc
+        return True
+
+    def output_file(self, output: str, relative: str) -> Path:
+        """The file ``relative`` inside the job output ``output``; raises ``OutsideRoot``."""
+        return _inside(_inside(self.root, output), relative)
+
+    def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
+        # Starlette's FileResponse answers Range (206/416) itself from the request.
+        try:
+            file = self.output_file(output, relative)
+        except OutsideRoot:
+            raise NotFound(f"no such file in this job's output: {relative}") from None
+        if not file.is_file():
+            raise NotFound(f"no such file in this job's output: {relative}")
+        headers = delivery.headers(relative)
+        return FileResponse(file, media_type=headers.pop("Content-Type"), headers=headers)
+
+    def ready(self) -> bool:
+        with contextlib.suppress(OSError):
+            uploads = self.root / self.uploads_dir
+            uploads.mkdir(parents=True, exist_ok=True)
+            return os.access(uploads, os.W_OK)
+        return False
