@@ -145,7 +145,8 @@ def test_parts_leave_while_the_body_arrives_and_memory_stays_flat(
     result = stream_until_answer(env.uploader.port, "/v1/uploads", AUTH, chunk, pause)
     assert result.status == 201, result
     assert seen["sent"] < len(data) // 2 + PART  # the parts existed long before the end
-    assert all(p["Size"] == PART for p in seen["parts"])
+    # A part is PART plus at most the last write batch (about 1 MiB) that crossed it.
+    assert all(PART <= p["Size"] < PART + (2 << 20) for p in seen["parts"])
     assert seen["key"] == f"uploads/{result.body['id']}.mp4"
     growth_mib = (rss_kib(env.uploader.pid)["VmHWM"] - rss_before) / 1024
     assert growth_mib < 32, f"peak RSS grew {growth_mib:.0f} MiB for a {CAP >> 20} MiB upload"

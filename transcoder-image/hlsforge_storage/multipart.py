@@ -1,6 +1,9 @@
 """A streamed S3 multipart upload: parts go out while the body is still arriving.
 
-Memory is bounded by one part (``part_size``, at least S3's 5 MiB minimum). ``abort`` is
+Memory is bounded by about one part (``part_size``, at least S3's 5 MiB minimum): incoming
+chunks are kept as they are and joined once into a part (one copy) as soon as they reach
+``part_size``, so a part is ``part_size`` plus at most one chunk (S3 allows unequal parts; a
+single write of two parts or more is cut into ``part_size`` pieces). ``abort`` is
 idempotent and is what every failure path calls, so no multipart upload is left behind to be
 billed and forgotten; ``complete`` is conditional (``If-None-Match: *``), so it never replaces
 an object that is already there.
@@ -34,7 +37,8 @@ class MultipartWriter:
         self.part_size = max(part_size, MIN_PART)
         self.upload_id: str | None = None
         self.written = 0
-        self._buffer = bytearray()
+        self._chunks: list[bytes] = []
+        self._buffered = 0
         self._parts: list[CompletedPartTypeDef] = []
         self._done = False
 
@@ -66,21 +70,31 @@ class MultipartWriter:
             raise wrap(exc, f"upload part {number} of {self.uri}") from None
         self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
+    def _take(self) -> bytes:
+        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        return data
+
     def write(self, data: bytes) -> None:
         assert not self._done, "write after complete/abort"
-        self._buffer += data
+        if not data:
+            return
+        self._chunks.append(data)
+        self._buffered += len(data)
         self.written += len(data)
-        while len(self._buffer) >= self.part_size:
-            part = bytes(self._buffer[: self.part_size])
-            del self._buffer[: self.part_size]
-            self._send(part)
+        if self._buffered >= self.part_size:
+            joined = self._take()
+            while len(joined) >= 2 * self.part_size:
+                self._send(joined[: self.part_size])
+                joined = joined[self.part_size :]
+            self._send(joined)
 
     def complete(self) -> None:
         """Send the last part and make the object visible; raises ``AlreadyExists``."""
         assert not self._done, "complete after complete/abort"
-        if self._buffer or not self._parts:
-            self._send(bytes(self._buffer))
-            self._buffer.clear()
+        if self._buffered or not self._parts:
+            self._send(self._take())
         try:
             self.client.complete_multipart_upload(
                 Bucket=self.uri.bucket,
@@ -101,7 +115,8 @@ class MultipartWriter:
 
     def abort(self) -> None:
         """Drop every part sent; idempotent, and best effort on a network failure."""
-        self._buffer.clear()
+        self._chunks.clear()
+        self._buffered = 0
         if self._done or self.upload_id is None:
             self._done = True
             return
