@@ -121,6 +121,10 @@ class ClusterS3:
         assert self.forward is not None, "start() first"
         return self.forward.url
 
+    def open_multipart_uploads(self, bucket: str) -> list[str]:
+        answer = self.objects().client.list_multipart_uploads(Bucket=bucket)
+        return [u["Key"] for u in answer.get("Uploads", [])]
+
     @property
     def host_env(self) -> dict[str, str]:
         """What a host process needs: the forwarded endpoint and the keys (default chain)."""
