@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
-_MISSING = {"404", "NoSuchKey", "NotFound"}
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _PRECONDITION = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
 
 
@@ -39,6 +39,11 @@ class ObjectStoreError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+
+    @property
+    def missing(self) -> bool:
+        """The key (or object) does not exist."""
+        return self.code in MISSING_CODES
 
 
 def _code(exc: ClientError) -> str:
@@ -114,7 +119,7 @@ class S3Objects:
         try:
             return self.client.head_object(Bucket=uri.bucket, Key=uri.key)["ContentLength"]
         except ClientError as exc:
-            if _code(exc) in _MISSING:
+            if _code(exc) in MISSING_CODES:
                 return None
             raise wrap(exc, f"HEAD {uri}") from None
         except BotoCoreError as exc:
@@ -218,7 +223,7 @@ class S3Objects:
                 )
             except (ClientError, BotoCoreError) as exc:
                 raise wrap(exc, f"DELETE {len(batch)} objects in {bucket}") from None
-            errors = [e for e in answer.get("Errors", []) if e.get("Code") not in _MISSING]
+            errors = [e for e in answer.get("Errors", []) if e.get("Code") not in MISSING_CODES]
             if errors:
                 first = errors[0]
                 raise ObjectStoreError(
@@ -251,9 +256,14 @@ class S3Objects:
             ExpiresIn=seconds or self.config.presign_seconds,
         )
 
-    def presign_put(self, uri: S3Uri, seconds: int | None = None) -> str:
+    def presign_put(
+        self, uri: S3Uri, seconds: int | None = None, *, if_none_match: bool = False
+    ) -> str:
+        """A PUT URL for the public endpoint; ``if_none_match`` signs ``If-None-Match: *`` in,
+        so the object can be written once and never replaced through it."""
+        params: dict[str, Any] = {"Bucket": uri.bucket, "Key": uri.key}
+        if if_none_match:
+            params["IfNoneMatch"] = "*"
         return self.public.generate_presigned_url(
-            "put_object",
-            Params={"Bucket": uri.bucket, "Key": uri.key},
-            ExpiresIn=seconds or self.config.presign_seconds,
+            "put_object", Params=params, ExpiresIn=seconds or self.config.presign_seconds
         )

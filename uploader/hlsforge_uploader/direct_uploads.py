@@ -20,8 +20,6 @@ from hlsforge_uploader.s3_copy import copy_new
 from hlsforge_uploader.s3_storage import S3Storage, probe_input
 from hlsforge_uploader.storage import AlreadyCommitted
 
-_MISSING = {"404", "NoSuchKey", "NotFound"}
-
 
 @dataclass(frozen=True)
 class Ticket:
@@ -55,11 +53,7 @@ class DirectUploads:
         if not self.objects.put(keys.record, record.render(), if_none_match=True,
                                 content_type="application/json"):  # fmt: skip
             raise ObjectStoreError("PreconditionFailed", f"{upload_id} is already pending")
-        url = self.objects.public.generate_presigned_url(
-            "put_object",
-            Params={"Bucket": keys.staged.bucket, "Key": keys.staged.key, "IfNoneMatch": "*"},
-            ExpiresIn=seconds,
-        )
+        url = self.objects.presign_put(keys.staged, seconds, if_none_match=True)
         return Ticket(url, dict(PUT_HEADERS), expires)
 
     def pending(self, upload_id: str) -> PendingUpload | None:
@@ -67,7 +61,7 @@ class DirectUploads:
         try:
             data = self.objects.read(self.keys(upload_id).record)
         except ObjectStoreError as exc:
-            if exc.code in _MISSING:
+            if exc.missing:
                 return None
             raise
         try:
@@ -82,7 +76,7 @@ class DirectUploads:
             head = self.objects.client.head_object(Bucket=uri.bucket, Key=uri.key)
         except ClientError as exc:
             failure = wrap(exc, f"HEAD {uri}")
-            if failure.code in _MISSING:
+            if failure.missing:
                 return None
             raise failure from None
         except BotoCoreError as exc:

@@ -36,7 +36,6 @@ from hlsforge_uploader.errors import NotFound, RangeNotSatisfiable, StorageUnava
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
 
-MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 CHUNK = 256 * 1024
 """Bytes read from S3 per step of a proxied response."""
 MAX_INDEX_BYTES = 16 << 20
@@ -111,7 +110,7 @@ class S3Delivery:
             answer = self.objects.client.get_object(Bucket=uri.bucket, Key=uri.key, **extra)
         except ClientError as exc:
             failure = wrap(exc, f"GET {uri}")
-            if failure.code in MISSING:
+            if failure.missing:
                 raise _Missing(str(uri)) from None
             if failure.code == "InvalidRange":
                 raise RangeNotSatisfiable(self._size(uri)) from None
@@ -164,7 +163,7 @@ class S3Delivery:
         try:
             data = self.objects.read(uri, length=MAX_INDEX_BYTES + 1)
         except ObjectStoreError as exc:
-            if exc.code in MISSING:
+            if exc.missing:
                 raise _Missing(str(uri)) from None
             raise StorageUnavailable(f"cannot read {relative}: {exc.code}") from None
         if len(data) > MAX_INDEX_BYTES:
