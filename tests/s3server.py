@@ -35,6 +35,43 @@ def versitygw_binary() -> Path:
     return path
 
 
+class S3Access:
+    """What every S3 server of the tests offers: its keys, the environment a process needs to
+    reach it (credentials via the default chain), and a client for assertions."""
+
+    access_key: str
+    secret_key: str
+
+    @property
+    def endpoint(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "HLSFORGE_S3_ENDPOINT": self.endpoint,
+            "HLSFORGE_S3_REGION": "us-east-1",
+            "HLSFORGE_S3_ADDRESSING": "path",
+        }
+
+    def config(self) -> S3Config:
+        return S3Config.from_env(self.env)
+
+    def objects(self) -> S3Objects:
+        """A client for tests; the credentials are passed explicitly, not via os.environ."""
+        session = boto3.session.Session(
+            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key
+        )
+        return S3Objects.from_config(self.config(), session)
+
+    def open_multipart_uploads(self, bucket: str) -> list[str]:
+        answer = self.objects().client.list_multipart_uploads(Bucket=bucket)
+        return [u["Key"] for u in answer.get("Uploads", [])]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,7 +79,7 @@ def _free_port() -> int:
 
 
 @dataclass
-class S3Server:
+class S3Server(S3Access):
     root: Path
     log: Path
     port: int = 0
@@ -53,18 +90,6 @@ class S3Server:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def env(self) -> dict[str, str]:
-        """What a process needs to reach this server (credentials via the default chain)."""
-        return {
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "HLSFORGE_S3_ENDPOINT": self.endpoint,
-            "HLSFORGE_S3_REGION": "us-east-1",
-            "HLSFORGE_S3_ADDRESSING": "path",
-        }
 
     def start(self) -> S3Server:
         data = self.root / "data"
@@ -100,16 +125,6 @@ class S3Server:
                 self.proc.wait()
         self.proc = None
 
-    def config(self) -> S3Config:
-        return S3Config.from_env(self.env)
-
-    def objects(self) -> S3Objects:
-        """A client for tests; the credentials are passed explicitly, not via os.environ."""
-        session = boto3.session.Session(
-            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key
-        )
-        return S3Objects.from_config(self.config(), session)
-
     def bucket(self, name: str) -> S3Uri:
         """Create bucket ``name`` (idempotent) and return its root."""
         objects = self.objects()
@@ -117,7 +132,3 @@ class S3Server:
         if name not in existing:
             objects.client.create_bucket(Bucket=name)
         return S3Uri(name, "")
-
-    def open_multipart_uploads(self, bucket: str) -> list[str]:
-        answer = self.objects().client.list_multipart_uploads(Bucket=bucket)
-        return [u["Key"] for u in answer.get("Uploads", [])]

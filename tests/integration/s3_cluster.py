@@ -14,12 +14,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-import boto3
-
-from hlsforge_storage.s3 import S3Objects
-from hlsforge_storage.s3config import S3Config
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import REPO, PortForward, wait_for
+from tests.s3server import S3Access
 
 SECRET = "s3-credentials"  # noqa: S105 - a Secret's name
 PORT = 7070
@@ -43,7 +40,7 @@ def _restricted() -> dict[str, object]:
 
 
 @dataclass
-class ClusterS3:
+class ClusterS3(S3Access):
     cluster: KubeCluster
     namespace: str
     access_key: str = field(default_factory=lambda: "hlsforge" + secrets.token_hex(4))
@@ -121,32 +118,10 @@ class ClusterS3:
         assert self.forward is not None, "start() first"
         return self.forward.url
 
-    def open_multipart_uploads(self, bucket: str) -> list[str]:
-        answer = self.objects().client.list_multipart_uploads(Bucket=bucket)
-        return [u["Key"] for u in answer.get("Uploads", [])]
-
-    @property
-    def host_env(self) -> dict[str, str]:
-        """What a host process needs: the forwarded endpoint and the keys (default chain)."""
-        return {
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "HLSFORGE_S3_ENDPOINT": self.endpoint,
-            "HLSFORGE_S3_REGION": "us-east-1",
-            "HLSFORGE_S3_ADDRESSING": "path",
-        }
-
     @property
     def operator_env(self) -> dict[str, str]:
         """An operator on the host whose transcoder pods reach the server in-cluster."""
-        return self.host_env | {
+        return self.env | {
             "HLSFORGE_S3_TRANSCODER_ENDPOINT": self.internal_endpoint,
             "HLSFORGE_S3_CREDENTIALS_SECRET": SECRET,
         }
-
-    def objects(self) -> S3Objects:
-        session = boto3.session.Session(
-            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key
-        )
-        return S3Objects.from_config(S3Config.from_env(self.host_env), session)

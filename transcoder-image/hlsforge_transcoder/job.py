@@ -22,10 +22,9 @@ from hlsforge_storage.s3 import ObjectStoreError, S3Objects
 from hlsforge_storage.s3config import S3Config, S3ConfigError
 from hlsforge_transcoder.errors import StorageError, UsageError, VerifyFailed
 from hlsforge_transcoder.limits import DEFAULT_LIMITS, Limits
-from hlsforge_transcoder.media_input import MediaInput, http_input, local_input
+from hlsforge_transcoder.media_input import MediaInput, local_input, s3_object_input
 from hlsforge_transcoder.run import Emit, Result, transcode
 from hlsforge_transcoder.s3_commit import publish, sweep_versions, verify_committed
-from hlsforge_transcoder.sniff import SNIFF_BYTES
 
 SOURCE_URL_SECONDS = 12 * 3600
 """A presigned source URL is checked at each (re)connect; it outlives any sane encode (with
@@ -58,15 +57,7 @@ def s3_input(objects: S3Objects, uri: S3Uri) -> MediaInput:
         raise StorageError("SourceUnreadable", f"cannot read {uri}: {exc}") from None
     if size is None:
         raise StorageError("SourceMissing", f"{uri} does not exist")
-
-    def head() -> bytes:
-        try:
-            return objects.read(uri, length=SNIFF_BYTES)
-        except ObjectStoreError as exc:
-            raise StorageError("SourceUnreadable", f"cannot read {uri}: {exc}") from None
-
-    url = objects.presign_get(uri, SOURCE_URL_SECONDS, public=False)
-    return http_input(url, str(uri), head)
+    return s3_object_input(objects, uri, SOURCE_URL_SECONDS)
 
 
 @contextmanager

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hlsforge_storage.locations import S3Uri
+from hlsforge_storage.s3 import ObjectStoreError, S3Objects
 from hlsforge_transcoder.errors import StorageError
 from hlsforge_transcoder.sniff import SNIFF_BYTES
 
@@ -64,6 +66,20 @@ def http_input(url: str, name: str, read_head: Callable[[], bytes]) -> MediaInpu
         raise ValueError(f"not an http(s) URL: {name}")
     protocols = "https,tls,tcp" if scheme == "https" else "http,tcp"
     return MediaInput(url, protocols, name, read_head, HTTP_INPUT_OPTIONS)
+
+
+def s3_object_input(objects: S3Objects, uri: S3Uri, seconds: int) -> MediaInput:
+    """An S3 object as input: a presigned GET URL of the internal endpoint valid ``seconds``,
+    only the ``http(s)`` protocols allowed, the URL hidden from messages, the head read with
+    a ranged GET."""
+
+    def head() -> bytes:
+        try:
+            return objects.read(uri, length=SNIFF_BYTES)
+        except ObjectStoreError as exc:
+            raise StorageError("SourceUnreadable", f"cannot read {uri}: {exc}") from None
+
+    return http_input(objects.presign_get(uri, seconds, public=False), str(uri), head)
 
 
 def as_input(src: Path | MediaInput) -> MediaInput:

@@ -26,9 +26,7 @@ from starlette.responses import Response
 from hlsforge_storage.locations import LocationError, S3Uri, parse_s3_uri
 from hlsforge_storage.multipart import AlreadyExists, MultipartWriter
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
-from hlsforge_transcoder.errors import StorageError as EngineStorageError
-from hlsforge_transcoder.media_input import MediaInput, http_input
-from hlsforge_transcoder.sniff import SNIFF_BYTES
+from hlsforge_transcoder.media_input import MediaInput, s3_object_input
 from hlsforge_uploader.errors import NotFound
 from hlsforge_uploader.s3_delivery import S3Delivery
 from hlsforge_uploader.storage import AlreadyCommitted, OutsideRoot, StorageError
@@ -41,17 +39,8 @@ far less by the engine's limits)."""
 
 
 def probe_input(objects: S3Objects, uri: S3Uri) -> MediaInput:
-    """An object as ffprobe input: a presigned URL of the internal endpoint, only the
-    ``http(s)`` protocols allowed, the URL hidden from messages."""
-
-    def head() -> bytes:
-        try:
-            return objects.read(uri, length=SNIFF_BYTES)
-        except ObjectStoreError as exc:
-            raise EngineStorageError("SourceUnreadable", f"cannot read {uri}: {exc}") from None
-
-    url = objects.presign_get(uri, PROBE_URL_SECONDS, public=False)
-    return http_input(url, str(uri), head)
+    """An object as ffprobe input (see ``hlsforge_transcoder.media_input.s3_object_input``)."""
+    return s3_object_input(objects, uri, PROBE_URL_SECONDS)
 
 
 class S3Upload:
