@@ -1,7 +1,8 @@
 """The dashboard in headless Chromium (Debian's, driven by playwright-core), end to end.
 
 Real everything: the uploader and the operator as processes, transcodes in pods of the
-transcoder image on the local cluster, the media on a ReadWriteMany volume. The browser
+transcoder image on the local cluster, the media on a ReadWriteMany volume or in a bucket of
+an S3 server running in the cluster (played through the uploader's proxy). The browser
 uploads a generated clip through the page, sees the upload reach 100% and the job reach
 Succeeded live (no reload), then plays the master playlist with hls.js and switches
 renditions. A screenshot is saved under artifacts/.
@@ -43,19 +44,22 @@ LADDER = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack(kube_cluster: KubeCluster) -> Iterator[Uploader]:
+@pytest.fixture(scope="module", params=["volume", "s3"])
+def stack(kube_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[Uploader]:
     missing = [str(p) for p in (CHROMIUM, PLAYWRIGHT_CORE, HLS_BUNDLE) if not p.exists()]
     if missing or shutil.which("node") is None:
         pytest.fail(f"run `make uploader-deps web` first; missing: {missing or ['node']}")
-    with running_stack(kube_cluster, "e2e") as uploader:
+    with running_stack(kube_cluster, "e2e", s3=request.param == "s3") as uploader:
         yield uploader
 
 
 def test_upload_watch_and_play_in_the_browser(stack: Uploader, tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "dashboard-clip.mp4", seconds=8, size="640x360")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    screenshot = ARTIFACTS / "dashboard.png"
+    storage = stack.settings.get("HLSFORGE_STORAGE", "volume")
+    screenshot = ARTIFACTS / (
+        "dashboard.png" if storage == "volume" else f"dashboard-{storage}.png"
+    )
     screenshot.unlink(missing_ok=True)
     env = {
         **os.environ,
@@ -100,4 +104,7 @@ def test_upload_watch_and_play_in_the_browser(stack: Uploader, tmp_path: Path) -
         found: dict[str, Any] = job["status"]
         return found if found.get("sourceDeleted") else None
 
-    assert wait_for("the source to be deleted", status, timeout=30)["phase"] == "Succeeded"
+    final = wait_for("the source to be deleted", status, timeout=30)
+    assert final["phase"] == "Succeeded"
+    if storage == "s3":
+        assert final["outputs"]["masterPlaylist"].startswith("s3://media/hls/")

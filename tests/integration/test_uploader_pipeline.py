@@ -26,6 +26,7 @@ from tests.integration.harness import (
     operator_env,
     prepare_platform,
 )
+from tests.integration.s3_cluster import ClusterS3
 from tests.integration.test_uploader_harness import (
     ARTIFACTS,
     TOKEN,
@@ -36,26 +37,46 @@ from tests.integration.test_uploader_harness import (
 )
 
 pytestmark = pytest.mark.cluster
+S3_BUCKET = "media"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @contextlib.contextmanager
-def running_stack(cluster: KubeCluster, prefix: str) -> Iterator[Uploader]:
+def running_stack(cluster: KubeCluster, prefix: str, *, s3: bool = False) -> Iterator[Uploader]:
     """CRD, transcoder image, a restricted namespace with its media claim, operator, uploader.
-    All of it is stopped and removed on exit."""
+    With ``s3`` the media live in bucket ``media`` of an S3 server in the namespace instead
+    (played through the uploader's proxy), and the operator has no volume at all. All of it
+    is stopped and removed on exit."""
     prepare_platform(cluster)
     namespace, media = media_namespace(cluster, prefix)
+    server = ClusterS3(cluster, namespace).start(S3_BUCKET) if s3 else None
+    settings: dict[str, str] = {}
+    uploader_settings: dict[str, str] = {}
+    if server is not None:
+        settings = server.operator_env | {"HLSFORGE_MEDIA_PVC": ""}
+        uploader_settings = server.env | {
+            "HLSFORGE_STORAGE": "s3",
+            "HLSFORGE_S3_BUCKET": S3_BUCKET,
+        }
     operator = OperatorProcess(
-        env=operator_env(cluster, namespace, media.root, free_port()),
+        env=operator_env(cluster, namespace, media.root, free_port(), **settings),
         log_path=ARTIFACTS / f"operator-{namespace}.log",
     ).start()
-    uploader = Uploader(cluster, namespace, media.root, ARTIFACTS / f"uploader-{namespace}.log")
+    uploader = Uploader(
+        cluster,
+        namespace,
+        media.root,
+        ARTIFACTS / f"uploader-{namespace}.log",
+        settings=uploader_settings,
+    )
     try:
         uploader.start()
         yield uploader
     finally:
         uploader.stop()
         operator.stop()
+        if server is not None:
+            server.stop()
         media.remove(cluster)
 
 
