@@ -11,12 +11,13 @@ an object that is already there.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hlsforge_storage.locations import S3Uri
-from hlsforge_storage.s3 import ObjectStoreError, wrap
+from hlsforge_storage.s3 import PRECONDITION_CODES, ObjectStoreError, wrap
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,6 +29,41 @@ MAX_PARTS = 10_000
 
 class AlreadyExists(Exception):  # noqa: N818 - a state, not a failure
     """``complete`` found the key taken."""
+
+
+def abort_upload(client: S3Client, uri: S3Uri, upload_id: str) -> None:
+    """Drop a multipart upload's parts; a missing upload is the goal reached."""
+    try:
+        client.abort_multipart_upload(Bucket=uri.bucket, Key=uri.key, UploadId=upload_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise wrap(exc, f"abort {uri}") from None
+    except BotoCoreError as exc:
+        raise wrap(exc, f"abort {uri}") from None
+
+
+def complete_once(
+    client: S3Client, uri: S3Uri, upload_id: str, parts: list[CompletedPartTypeDef]
+) -> None:
+    """Complete a multipart upload only if ``uri`` does not exist (``If-None-Match: *``).
+
+    On any failure the upload is aborted (best effort); a taken key raises ``AlreadyExists``.
+    """
+    try:
+        client.complete_multipart_upload(
+            Bucket=uri.bucket,
+            Key=uri.key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+            IfNoneMatch="*",
+        )
+    except (ClientError, BotoCoreError) as exc:
+        with contextlib.suppress(ObjectStoreError):
+            abort_upload(client, uri, upload_id)
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+        if code in PRECONDITION_CODES:
+            raise AlreadyExists(str(uri)) from None
+        raise wrap(exc, f"complete {uri}") from None
 
 
 class MultipartWriter:
@@ -96,22 +132,9 @@ class MultipartWriter:
         if self._buffered or not self._parts:
             self._send(self._take())
         try:
-            self.client.complete_multipart_upload(
-                Bucket=self.uri.bucket,
-                Key=self.uri.key,
-                UploadId=self._start(),
-                MultipartUpload={"Parts": self._parts},
-                IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            self.abort()
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
-                raise AlreadyExists(str(self.uri)) from None
-            raise wrap(exc, f"complete {self.uri}") from None
-        except BotoCoreError as exc:
-            self.abort()
-            raise wrap(exc, f"complete {self.uri}") from None
-        self._done = True
+            complete_once(self.client, self.uri, self._start(), self._parts)
+        finally:
+            self._done = True  # completed, or aborted by complete_once
 
     def abort(self) -> None:
         """Drop every part sent; idempotent, and best effort on a network failure."""
@@ -121,12 +144,4 @@ class MultipartWriter:
             self._done = True
             return
         self._done = True
-        try:
-            self.client.abort_multipart_upload(
-                Bucket=self.uri.bucket, Key=self.uri.key, UploadId=self.upload_id
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                raise wrap(exc, f"abort {self.uri}") from None
-        except BotoCoreError as exc:
-            raise wrap(exc, f"abort {self.uri}") from None
+        abort_upload(self.client, self.uri, self.upload_id)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
-_PRECONDITION = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+PRECONDITION_CODES = frozenset({"412", "PreconditionFailed", "ConditionalRequestConflict"})
 
 
 class ObjectStoreError(Exception):
@@ -179,7 +179,7 @@ class S3Objects:
             else:
                 self.client.put_object(Bucket=uri.bucket, Key=uri.key, Body=body, **extra)
         except ClientError as exc:
-            if if_none_match and _code(exc) in _PRECONDITION:
+            if if_none_match and _code(exc) in PRECONDITION_CODES:
                 return False
             raise wrap(exc, f"PUT {uri}") from None
         except (BotoCoreError, OSError) as exc:

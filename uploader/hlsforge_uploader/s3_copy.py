@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hlsforge_storage.locations import S3Uri
-from hlsforge_storage.multipart import MAX_PARTS, MIN_PART, AlreadyExists
-from hlsforge_storage.s3 import S3Objects, wrap
+from hlsforge_storage.multipart import MAX_PARTS, MIN_PART, abort_upload, complete_once
+from hlsforge_storage.s3 import PRECONDITION_CODES, ObjectStoreError, S3Objects, wrap
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 COPY_PART = 512 << 20
 """Bytes per copied part: 40 parts for a 20 GiB source, each well under S3's 5 GiB."""
-_PRECONDITION = {"412", "PreconditionFailed"}
 
 
 class SourceChanged(Exception):  # noqa: N818 - a state, not a failure
@@ -64,31 +63,16 @@ def copy_new(objects: S3Objects, source: S3Uri, dest: S3Uri, size: int, etag: st
             parts = list(pool.map(one, enumerate(part_ranges(size), start=1)))
     except ClientError as exc:
         _abort(objects, dest, upload_id)
-        if exc.response.get("Error", {}).get("Code") in _PRECONDITION:
+        if exc.response.get("Error", {}).get("Code") in PRECONDITION_CODES:
             raise SourceChanged(str(source)) from None
         raise wrap(exc, f"copy {source} to {dest}") from None
     except BotoCoreError as exc:
         _abort(objects, dest, upload_id)
         raise wrap(exc, f"copy {source} to {dest}") from None
-    try:
-        client.complete_multipart_upload(
-            Bucket=dest.bucket,
-            Key=dest.key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": parts},
-            IfNoneMatch="*",
-        )
-    except ClientError as exc:
-        _abort(objects, dest, upload_id)
-        if exc.response.get("Error", {}).get("Code") in _PRECONDITION:
-            raise AlreadyExists(str(dest)) from None
-        raise wrap(exc, f"complete the copy to {dest}") from None
-    except BotoCoreError as exc:
-        _abort(objects, dest, upload_id)
-        raise wrap(exc, f"complete the copy to {dest}") from None
+    complete_once(client, dest, upload_id, parts)
 
 
 def _abort(objects: S3Objects, dest: S3Uri, upload_id: str) -> None:
     # Best effort: an S3 lifecycle rule (AbortIncompleteMultipartUpload) catches what is left.
-    with contextlib.suppress(ClientError, BotoCoreError):
-        objects.client.abort_multipart_upload(Bucket=dest.bucket, Key=dest.key, UploadId=upload_id)
+    with contextlib.suppress(ObjectStoreError):
+        abort_upload(objects.client, dest, upload_id)
