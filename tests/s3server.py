@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def versitygw_binary() -> Path:
     return path
 
 
-class S3Access:
+class S3Access(ABC):
     """What every S3 server of the tests offers: its keys, the environment a process needs to
     reach it (credentials via the default chain), and a client for assertions."""
 
@@ -43,8 +44,9 @@ class S3Access:
     secret_key: str
 
     @property
+    @abstractmethod
     def endpoint(self) -> str:
-        raise NotImplementedError
+        """Where a host process reaches the server."""
 
     @property
     def env(self) -> dict[str, str]:

@@ -138,9 +138,9 @@ def test_second_publisher_loses_and_leaves_nothing(
     local = tmp_path / "out"
     run_job(str(clips("fits_360p.mp4")), str(local), SETTINGS)
     output = S3Uri("media", "hls/race")
-    first, won = publish(s3, local, output)
-    second, won_again = publish(s3, local, output)
-    assert won and not won_again and second == first
+    first, manifest, won = publish(s3, local, output)
+    second, winner_manifest, won_again = publish(s3, local, output)
+    assert won and not won_again and second == first and winner_manifest == manifest
     versions = {k.split("/")[2] for k in keys(s3, output) if k.count("/") > 2}
     assert versions == {first.key.rsplit("/", 1)[1]}
 

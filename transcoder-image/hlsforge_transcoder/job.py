@@ -49,14 +49,19 @@ def _objects(env: Mapping[str, str]) -> S3Objects:
         raise UsageError("S3ConfigInvalid", str(exc)) from None
 
 
-def s3_input(objects: S3Objects, uri: S3Uri) -> MediaInput:
-    """The object behind a presigned URL; it must exist (a missing one is retryable, 4)."""
+def _require(objects: S3Objects, uri: S3Uri) -> None:
+    """The source must exist: a missing one is a clear, retryable (4) error."""
     try:
         size = objects.size(uri)
     except ObjectStoreError as exc:
         raise StorageError("SourceUnreadable", f"cannot read {uri}: {exc}") from None
     if size is None:
         raise StorageError("SourceMissing", f"{uri} does not exist")
+
+
+def s3_input(objects: S3Objects, uri: S3Uri) -> MediaInput:
+    """The object behind a presigned URL; it must exist."""
+    _require(objects, uri)
     return s3_object_input(objects, uri, SOURCE_URL_SECONDS)
 
 
@@ -77,7 +82,7 @@ def _source(objects: S3Objects | None, src: str, scratch: Path) -> MediaInput:
     if objects.config.source_access == "stream":
         return s3_input(objects, uri)
     local = scratch / "source"
-    s3_input(objects, uri)  # existence and a clear error first
+    _require(objects, uri)
     try:
         objects.download(uri, local)
     except ObjectStoreError as exc:
@@ -116,10 +121,5 @@ def run_job(
         local = transcode(_source(objects, src, scratch), scratch / "out", settings,
                           limits=limits, emit=emit)  # fmt: skip
         emit({"event": "publishing", "destination": str(output)})
-        root, committed = publish(objects, scratch / "out", output)
-    if committed:
-        return Result(str(root), local.manifest, True, local.timings)
-    winner = verify_committed(objects, output, checksums=False)
-    if winner is None:
-        raise StorageError("CommitLost", f"{output} refused our commit but holds none")
-    return Result(str(winner[0]), winner[1], False, local.timings)
+        root, manifest, committed = publish(objects, scratch / "out", output)
+    return Result(str(root), manifest, committed, local.timings)

@@ -123,11 +123,12 @@ def sweep_versions(
     return stale
 
 
-def publish(objects: S3Objects, local: Path, output: S3Uri) -> tuple[S3Uri, bool]:
+def publish(objects: S3Objects, local: Path, output: S3Uri) -> tuple[S3Uri, dict[str, Any], bool]:
     """Upload the verified output in directory ``local`` and commit it.
 
-    Returns ``(committed root, True)``, or the winner's root and False when another attempt
-    committed first. Any failure before the commit removes this attempt's version folder.
+    Returns ``(committed root, manifest, True)``, or the winner's root and manifest and False
+    when another attempt committed first. Any failure before the commit removes this
+    attempt's version folder.
     """
     try:
         root = output.child(new_version())
@@ -151,12 +152,12 @@ def publish(objects: S3Objects, local: Path, output: S3Uri) -> tuple[S3Uri, bool
             raise
         raise _storage(exc, f"cannot publish to {output}") from None
     if won:
-        return root, True
+        return root, manifest, True
     _discard(objects, root)
     found = verify_committed(objects, output, checksums=False)
     if found is None:
         raise StorageError("CommitLost", f"{output} refused our commit but holds none")
-    return found[0], False
+    return found[0], found[1], False
 
 
 def _now() -> str:
