@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +17,11 @@ from typing import Any
 from hlsforge_transcoder.errors import InvalidInput, StorageError
 from hlsforge_transcoder.limits import ALLOWED_DEMUXERS, Limits
 from hlsforge_transcoder.media_input import MediaInput, as_input, local_input
-from hlsforge_transcoder.proc import ToolTimeoutError, run_bounded
+from hlsforge_transcoder.proc import Completed, ToolTimeoutError, run_bounded
+
+Runner = Callable[[list[str], float], Completed]
+"""Runs an argv with a deadline (``proc.run_bounded``'s contract: raises ``ToolTimeoutError``
+or ``OSError``); a caller may confine the child further (the uploader's probe sandbox)."""
 
 
 @dataclass(frozen=True)
@@ -284,11 +289,11 @@ def keyframe_args(src: Path | MediaInput, limits: Limits, demuxer: str) -> list[
     ]
 
 
-def run_probe(src: Path | MediaInput, limits: Limits) -> ProbeResult:
+def run_probe(src: Path | MediaInput, limits: Limits, runner: Runner = run_bounded) -> ProbeResult:
     """ffprobe the input; an unreadable/unparseable one is ``InvalidInput``, a hang kills it."""
     source = as_input(src)
     try:
-        done = run_bounded(probe_args(source, limits), limits.probe_timeout_s)
+        done = runner(probe_args(source, limits), limits.probe_timeout_s)
     except ToolTimeoutError as exc:
         raise InvalidInput("ProbeTimeout", str(exc)) from None
     except OSError as exc:

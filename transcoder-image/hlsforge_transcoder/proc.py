@@ -7,7 +7,7 @@ import ctypes
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 _PR_SET_PDEATHSIG = 1
@@ -45,9 +45,28 @@ def kill_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def spawn(argv: list[str]) -> subprocess.Popen[str]:
+@dataclass(frozen=True)
+class Confinement:
+    """How a child is started beyond the defaults: its whole environment (``None`` inherits
+    ours), the descriptors it keeps (same numbers), and a hook run in the child between fork
+    and exec (e.g. ``setrlimit``; it may call nothing that takes a lock)."""
+
+    env: Mapping[str, str] | None = None
+    pass_fds: Collection[int] = ()
+    before_exec: Callable[[], None] | None = None
+
+
+def spawn(argv: list[str], confine: Confinement | None = None) -> subprocess.Popen[str]:
     """Start a child in its own session (its group can be killed), stdin closed, both pipes
     captured as text, and dying with us (``die_with_parent``). Raises OSError."""
+    confine = confine or Confinement()
+    hook = confine.before_exec
+
+    def preexec() -> None:
+        die_with_parent()
+        if hook is not None:
+            hook()
+
     return subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -56,17 +75,19 @@ def spawn(argv: list[str]) -> subprocess.Popen[str]:
         text=True,
         errors="replace",
         start_new_session=True,
-        preexec_fn=die_with_parent,
+        preexec_fn=preexec,
+        env=confine.env,
+        pass_fds=tuple(confine.pass_fds),
     )
 
 
-def run_bounded(argv: list[str], timeout_s: float) -> Completed:
+def run_bounded(argv: list[str], timeout_s: float, confine: Confinement | None = None) -> Completed:
     """Run ``argv``, stdin closed, pipes drained; ``ToolTimeoutError`` after ``timeout_s``.
 
     ``communicate`` drains stdout and stderr together, so a chatty child never blocks on a
     full pipe. On timeout the process group is killed, not just the child.
     """
-    proc = spawn(argv)
+    proc = spawn(argv, confine)
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:

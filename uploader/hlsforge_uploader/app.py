@@ -19,6 +19,7 @@ from hlsforge_uploader.backend import open_backend
 from hlsforge_uploader.events import Broadcaster
 from hlsforge_uploader.k8s import JobStore, JobWatch, api_client
 from hlsforge_uploader.metrics import Metrics
+from hlsforge_uploader.prober_client import open_prober
 from hlsforge_uploader.settings import UploaderSettings, get_settings
 
 
@@ -47,6 +48,7 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
             broadcaster=broadcaster,
             metrics=metrics,
             direct=backend.direct,
+            prober=open_prober(settings.prober_socket, settings.prober_limits),
         )
         app.state.inflight_keys = set()
         watch.start()

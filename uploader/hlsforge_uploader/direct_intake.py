@@ -106,7 +106,7 @@ async def finish(clients: Clients, upload_id: str, limit: int) -> tuple[Obj, boo
         head = await to_thread.run_sync(direct.read_head, upload_id)
         container = sniff_head(head).container
         source = await to_thread.run_sync(direct.probe_input, upload_id)
-        await to_thread.run_sync(probe, source, container)
+        await to_thread.run_sync(probe, clients.prober, source, container)
     except (TooLarge, InvalidMedia, ValidationError) as exc:
         await to_thread.run_sync(direct.discard, upload_id)
         if isinstance(exc, ValidationError):

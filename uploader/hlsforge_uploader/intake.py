@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from hlsforge_transcoder.errors import InvalidInput, TranscodeError
 from hlsforge_transcoder.limits import DEFAULT_LIMITS
 from hlsforge_transcoder.media_input import MediaInput
-from hlsforge_transcoder.probe import run_probe, validate
+from hlsforge_transcoder.probe import validate
 from hlsforge_uploader import idempotency as idem
 from hlsforge_uploader.api.deps import Clients
 from hlsforge_uploader.errors import (
@@ -38,6 +38,7 @@ from hlsforge_uploader.jobs import build_job
 from hlsforge_uploader.k8s import JobExists, JobRejected, KubeError
 from hlsforge_uploader.models import UploadOptions
 from hlsforge_uploader.multipart import MultipartReader
+from hlsforge_uploader.prober_client import Prober
 from hlsforge_uploader.settings import UploaderSettings
 from hlsforge_uploader.storage import AlreadyCommitted, StorageError, UploadSink
 
@@ -111,10 +112,10 @@ async def receive(
     await receiver.finish()
 
 
-def probe(source: Path | MediaInput, container: str) -> None:
-    """ffprobe + the engine's rules (blocking: run it in a thread)."""
+def probe(prober: Prober, source: Path | MediaInput, container: str) -> None:
+    """ffprobe (sandboxed, by ``prober``) + the engine's rules (blocking: run it in a thread)."""
     try:
-        validate(run_probe(source, DEFAULT_LIMITS), DEFAULT_LIMITS, container)
+        validate(prober.probe(source), DEFAULT_LIMITS, container)
     except InvalidInput as exc:
         raise InvalidMedia(exc.reason, exc.message) from None
     except TranscodeError as exc:
@@ -152,7 +153,7 @@ async def complete(
     upload_id = receiver.upload_id
     try:
         await to_thread.run_sync(sink.finish)
-        await to_thread.run_sync(lambda: probe(sink.probe_input(), container))
+        await to_thread.run_sync(lambda: probe(clients.prober, sink.probe_input(), container))
         location = await to_thread.run_sync(sink.commit)
     except AlreadyCommitted:
         return await raced(clients, upload_id, hashed, request_fp)

@@ -9,9 +9,13 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hlsforge_uploader.probe_sandbox import SandboxLimits
+
 
 class UploaderSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HLSFORGE_", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="HLSFORGE_", env_nested_delimiter="__", use_attribute_docstrings=True
+    )
 
     namespace: str = "default"
     """Namespace whose TranscodeJobs this uploader creates, lists and watches."""
@@ -56,6 +60,13 @@ class UploaderSettings(BaseSettings):
     event_history: int = Field(default=1000, ge=10)
     """Watch events kept so that a reconnecting client can resume instead of re-reading all."""
     log_level: str = "info"
+    prober_socket: Path | None = None
+    """The prober container's unix socket (``HLSFORGE_PROBER_SOCKET``): uploads are probed
+    there, by a process that holds no credential. Unset (tests, dev): the same sandboxed
+    ffprobe child runs from this process."""
+    prober_limits: SandboxLimits = Field(default_factory=SandboxLimits)
+    """Limits of the in-process sandbox (``HLSFORGE_PROBER_LIMITS__CPU_SECONDS`` ...); with a
+    socket, the prober's own settings apply and only ``timeout_seconds`` is read here."""
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> UploaderSettings:
@@ -81,6 +92,27 @@ class UploaderSettings(BaseSettings):
                 lines = []
             tokens += [line.strip() for line in lines if line.strip()]
         return tokens
+
+
+class ProberSettings(BaseSettings):
+    """The prober container (``python3 -m hlsforge_uploader.prober``): same variable names as
+    the uploader's ``prober_*`` settings, so the chart sets each once."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HLSFORGE_PROBER_", env_nested_delimiter="__", use_attribute_docstrings=True
+    )
+
+    socket: Path
+    """Where to listen (a shared emptyDir); a stale socket file is replaced."""
+    limits: SandboxLimits = Field(default_factory=SandboxLimits)
+    """What each ffprobe child may spend."""
+    allowed_uid: int | None = Field(default=None, ge=0)
+    """Only a peer with this uid (``SO_PEERCRED``) may ask for probes; None: any peer."""
+    max_concurrent: int = Field(default=2, ge=1, le=16)
+    """Probes at once; further connections wait in the listen backlog."""
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    """A connected peer must send its whole request within this time."""
+    log_level: str = "info"
 
 
 @lru_cache

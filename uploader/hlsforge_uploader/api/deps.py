@@ -7,7 +7,7 @@ lifespan and kept on ``app.state``; these functions hand them to routes.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
@@ -19,6 +19,8 @@ from hlsforge_uploader.events import Broadcaster
 from hlsforge_uploader.jobs import Urls
 from hlsforge_uploader.k8s import JobStore
 from hlsforge_uploader.metrics import Metrics
+from hlsforge_uploader.probe_sandbox import SandboxLimits
+from hlsforge_uploader.prober_client import LocalProber, Prober
 from hlsforge_uploader.settings import UploaderSettings, get_settings
 from hlsforge_uploader.storage import Storage
 
@@ -35,6 +37,8 @@ class Clients:
     metrics: Metrics
     direct: DirectUploads | None = None
     """Direct (presigned) uploads, when the backend offers them (S3)."""
+    prober: Prober = field(default_factory=lambda: LocalProber(SandboxLimits()))
+    """Where uploads are ffprobed: the prober container, or a sandboxed child of ours."""
 
 
 def get_clients(request: Request) -> Clients:

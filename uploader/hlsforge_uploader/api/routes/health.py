@@ -20,11 +20,12 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 async def readyz(clients: ClientsDep) -> JSONResponse:
-    """Ready once the job watch has its first list and the storage is usable (the volume is
-    writable, or the bucket answers)."""
+    """Ready once the job watch has its first list, the storage is usable (the volume is
+    writable, or the bucket answers) and the prober accepts connections."""
     checks = {
         "watch": clients.broadcaster.synced.is_set(),
         "storage": clients.storage.ready(),
+        "prober": clients.prober.ready(),
     }
     ok = all(checks.values())
     body = Health(status="ok" if ok else "not ready", checks=checks)
