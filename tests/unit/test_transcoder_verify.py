@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -144,3 +146,65 @@ def test_manifest_segment_count_must_match_playlist(tmp_path: Path) -> None:
     with pytest.raises(VerifyFailed) as caught:
         verify_dir(root)
     assert caught.value.reason == "SegmentCountMismatch"
+
+
+def _verify_in_thread(root: Path, **kwargs: Any) -> BaseException | None:
+    """Run verify_dir where a hang would show: the answer must come, and be a refusal."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            verify_dir(root, **kwargs)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert outcome, "verify_dir hung on an untrusted tree"
+    return outcome[0]
+
+
+def test_a_symlinked_segment_is_refused_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.ts"
+    victim.write_bytes(b"\x47" * 1000)
+    root = tmp_path / "out"
+    make_output(root, GOOD)
+    segment = root / "720p" / "seg_00000.ts"
+    segment.unlink()
+    segment.symlink_to(victim)
+    write_manifest(root, GOOD, 10.0)  # a manifest that agrees with the link's target
+    error = _verify_in_thread(root)
+    assert isinstance(error, VerifyFailed) and "symbolic link" in str(error), error
+
+
+@pytest.mark.parametrize("special", ["fifo", "dev-zero", "manifest-link"])
+def test_special_files_in_an_output_fail_verify_without_hanging(
+    tmp_path: Path, special: str
+) -> None:
+    root = tmp_path / "out"
+    make_output(root, GOOD)
+    if special == "fifo":
+        os.mkfifo(root / "720p" / "extra.ts")
+    elif special == "dev-zero":
+        (root / "720p" / "seg_00001.ts").unlink()
+        (root / "720p" / "seg_00001.ts").symlink_to("/dev/zero")
+    else:
+        (root / MANIFEST).unlink()
+        (root / MANIFEST).symlink_to("/dev/zero")
+    error = _verify_in_thread(root)
+    assert isinstance(error, VerifyFailed), error
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    make_output(root, GOOD)
+    with (root / "720p" / "seg_00002.ts").open("r+b") as handle:
+        handle.truncate(50 * 10**9)  # sparse: 50 GB on paper, nothing on disk
+    error = _verify_in_thread(root)
+    assert isinstance(error, VerifyFailed) and "more than" in str(error), error
+    small = tmp_path / "small"
+    make_output(small, GOOD)
+    error = _verify_in_thread(small, max_bytes=5_000)
+    assert isinstance(error, VerifyFailed) and "more than 5000 bytes" in str(error), error

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hlsforge_storage.tree import LocalTree, OutputTree
+from hlsforge_storage.tree import MAX_TREE_BYTES, LocalTree, OutputTree
 from hlsforge_transcoder.errors import VerifyFailed
 from hlsforge_transcoder.hls import PlaylistError, parse_master, parse_media_playlist
 from hlsforge_transcoder.manifest import MANIFEST
@@ -65,10 +65,16 @@ def _text(tree: OutputTree, rel: str) -> str:
 
 
 def verify_dir(
-    root: Path, *, source_duration: float | None = None, checksums: bool = True
+    root: Path,
+    *,
+    source_duration: float | None = None,
+    checksums: bool = True,
+    max_bytes: int = MAX_TREE_BYTES,
 ) -> dict[str, Any]:
-    """Verify the output in directory ``root``; see ``verify_tree``."""
-    return verify_tree(LocalTree(root), source_duration=source_duration, checksums=checksums)
+    """Verify the output in directory ``root``; see ``verify_tree``. Only regular files count
+    (a link, FIFO or device fails it), and it reads at most ``max_bytes``."""
+    tree = LocalTree(root, max_bytes=max_bytes)
+    return verify_tree(tree, source_duration=source_duration, checksums=checksums)
 
 
 def verify_tree(
