@@ -270,6 +270,11 @@ class EncodingSettings(ApiModel):
 _SPEC_RULES = (
     *_ENCODING_RULES,
     {"rule": "self.source != self.output", "message": "output must differ from source"},
+    {
+        "rule": "!self.source.startsWith(self.output + '/') && "
+        "!self.output.startsWith(self.source + '/')",
+        "message": "source and output must not lie inside one another",
+    },
     *(
         {
             "rule": f"has(self.{field}) == has(oldSelf.{field}) && "
@@ -287,9 +292,13 @@ class TranscodeJobSpec(EncodingSettings):
     model_config = ConfigDict(json_schema_extra=_cel(*_SPEC_RULES))
 
     source: Location
-    """The upload: a path relative to the shared volume, or ``s3://bucket/key``."""
+    """The upload: a path relative to the shared volume, or ``s3://bucket/key``. It must lie in
+    the platform's sources area (``uploads/`` by default) and belong to no other TranscodeJob:
+    the operator claims it for this one, which alone may delete it."""
     output: Location
-    """Destination prefix (path on the shared volume, or ``s3://bucket/prefix``)."""
+    """Destination prefix (path on the shared volume, or ``s3://bucket/prefix``). It must lie in
+    the outputs area (``hls/`` by default), and neither hold media already nor lie inside or
+    above another TranscodeJob's output: the operator claims it for this one."""
     source_policy: SourcePolicy = SourcePolicy.DELETE_ON_SUCCESS
     """Delete the source once the output is verified (default), or keep it."""
     max_retries: int = Field(default=3, ge=0, le=10)
@@ -307,8 +316,11 @@ class TranscodeJobSpec(EncodingSettings):
 
     @model_validator(mode="after")
     def _output_is_not_source(self) -> TranscodeJobSpec:
-        if self.source.rstrip("/") == self.output.rstrip("/"):
+        source, output = self.source.rstrip("/"), self.output.rstrip("/")
+        if source == output:
             raise ValueError("output must differ from source")
+        if source.startswith(output + "/") or output.startswith(source + "/"):
+            raise ValueError("source and output must not lie inside one another")
         return self
 
 

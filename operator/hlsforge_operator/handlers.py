@@ -31,7 +31,7 @@ from hlsforge_api.v1alpha1 import (
     TranscodeJobSpec,
     TranscodeJobStatus,
 )
-from hlsforge_operator import jobspec, k8s, metrics, names
+from hlsforge_operator import admission, jobspec, k8s, metrics, names
 from hlsforge_operator.queue import QueueEntry, admits
 from hlsforge_operator.reconcile import (
     Action,
@@ -44,6 +44,14 @@ from hlsforge_operator.reconcile import (
 from hlsforge_operator.settings import OperatorSettings, OutputRetention
 from hlsforge_operator.state import PodState, Progress, job_state, pod_state, progress_from_line
 from hlsforge_operator.storage import MediaStore, S3Store, StorageError, Stores, VolumeStore
+from hlsforge_storage.claims import (
+    BucketSpace,
+    ClaimConflictError,
+    ClaimError,
+    Owner,
+    Ownership,
+    VolumeSpace,
+)
 from hlsforge_storage.s3 import S3Objects
 from hlsforge_storage.s3config import S3Config, S3ConfigError
 
@@ -60,6 +68,8 @@ class Runtime:
 
     settings: OperatorSettings
     store: MediaStore
+    ownership: Ownership
+    """Who owns which location (claim records); every write, sweep and delete asks it."""
     s3: S3Config | None = None
     """``HLSFORGE_S3_*`` as read at start-up; None when they are invalid (S3 jobs then fail)."""
     admission: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -69,11 +79,16 @@ class Runtime:
     phases: dict[Key, Phase] = field(default_factory=dict)
     pods_seen: dict[Key, set[str]] = field(default_factory=dict)
     """UIDs of every pod seen per job, so deleted (evicted) attempts still count."""
+    claimed: set[str] = field(default_factory=set)
+    """UIDs whose output and source this process has claimed (or found claimed for them)."""
+    claiming: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Claims are decided one at a time: "is anything inside or above?" then "claim"."""
 
-    def forget(self, key: Key) -> None:
+    def forget(self, key: Key, uid: str | None = None) -> None:
         for table in (self.progress, self.phases, self.pods_seen):
             table.pop(key, None)
         self.reserved.discard(key)
+        self.claimed.discard(uid or "")
 
 
 @kopf.on.startup()
@@ -93,7 +108,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.label_selectors["", "v1", "pods"] = SELECTOR
     settings.posting.level = logging.WARNING
     k8s.load_config()
-    runtime = Runtime(settings=SETTINGS, store=_stores(SETTINGS), s3=_s3_config())
+    objects = _LazyObjects()
+    runtime = Runtime(
+        settings=SETTINGS,
+        store=_stores(SETTINGS, objects),
+        ownership=_ownership(SETTINGS, objects),
+        s3=_s3_config(),
+    )
     memo.runtime = runtime
     metrics.serve(runtime.phases, SETTINGS.metrics_address, SETTINGS.metrics_port)
 
@@ -194,10 +215,18 @@ async def reconcile_job(
     except ValidationError as exc:
         await _reject(body, namespace, name, current, now, meta.get("generation"), _errors(exc))
         return
-    refusal = jobspec.unsupported(parsed, runtime.settings)
-    if refusal is not None and current.phase in (Phase.PENDING, Phase.QUEUED):
-        await _reject(body, namespace, name, current, now, meta.get("generation"), refusal)
-        return
+    if current.phase in (Phase.PENDING, Phase.QUEUED) and uid not in runtime.claimed:
+        refusal = admission.refusal(parsed, namespace, runtime.settings, runtime.ownership.areas)
+        if refusal is not None:
+            await _reject(body, namespace, name, current, now, meta.get("generation"), refusal)
+            return
+        conflict = await _claim(runtime, Owner(namespace, name, uid), parsed)
+        if conflict is not None:
+            await _reject(
+                body, namespace, name, current, now, meta.get("generation"),
+                conflict.message, reason=conflict.reason,
+            )  # fmt: skip
+            return
 
     job_list = list(jobs.get(key, ()))
     if job_list:
@@ -231,8 +260,46 @@ async def reconcile_job(
     else:
         outcome = reconcile(Observation(**obs_kwargs))
         outcome = await _act(runtime, key, uid, parsed, outcome, now, meta.get("generation"))
+        if outcome.status.phase in (Phase.SUCCEEDED, Phase.FAILED) and current.phase not in (
+            Phase.SUCCEEDED,
+            Phase.FAILED,
+        ):
+            await _sweep_attempts(runtime, Owner(namespace, name, uid), parsed.output, logger)
 
     await _write(body, namespace, name, current, outcome, logger)
+
+
+async def _claim(
+    runtime: Runtime, owner: Owner, spec: TranscodeJobSpec
+) -> ClaimConflictError | None:
+    """Claim the output, then the source, for ``owner`` before any pod may run; the conflict
+    that refuses the job, or None. A store that cannot answer is retried later."""
+    try:
+        async with runtime.claiming:
+            await asyncio.to_thread(runtime.ownership.claim_output, spec.output, owner)
+            try:
+                await asyncio.to_thread(runtime.ownership.claim_source, spec.source, owner)
+            except ClaimConflictError:
+                await asyncio.to_thread(runtime.ownership.release, spec.output, owner)
+                raise
+    except ClaimConflictError as conflict:
+        return conflict
+    except ClaimError as exc:
+        metrics.RECONCILE_ERRORS.labels("claim").inc()
+        raise kopf.TemporaryError(f"cannot claim storage: {exc}", delay=5) from exc
+    runtime.claimed.add(owner.uid)
+    return None
+
+
+async def _sweep_attempts(runtime: Runtime, owner: Owner, output: str, logger: kopf.Logger) -> None:
+    """The job ended (no pod can be writing): remove its partial attempts, inside its claim."""
+    try:
+        if await asyncio.to_thread(runtime.ownership.owned_by, output, owner):
+            swept = await asyncio.to_thread(runtime.store.clean_partial, output)
+            if swept:
+                logger.info("removed %d partial attempt(s) of %s", swept, output)
+    except (StorageError, ClaimError) as exc:
+        logger.warning("could not remove partial attempts of %s: %s", output, exc)
 
 
 async def _create_job(runtime: Runtime, key: Key, uid: str, spec: TranscodeJobSpec) -> None:
@@ -265,9 +332,18 @@ async def _act(
         outcome = after_verify(outcome, now, generation, outputs, None)
         _observe_success(outcome)
     elif outcome.action is Action.DELETE_SOURCE:
+        owner = Owner(key[0], key[1], uid)
         try:
+            # Only the one TranscodeJob that claims the source may delete it. A job admitted
+            # before claims existed claims it now (first come), or keeps its hands off.
+            await asyncio.to_thread(runtime.ownership.claim_source, spec.source, owner)
             existed = await asyncio.to_thread(runtime.store.delete_source, spec.source)
-        except StorageError as exc:
+            await asyncio.to_thread(runtime.ownership.release, spec.source, owner)
+        except ClaimConflictError as conflict:
+            raise kopf.TemporaryError(
+                f"the source is not deleted: {conflict.message}", delay=600
+            ) from conflict
+        except (StorageError, ClaimError) as exc:
             metrics.RECONCILE_ERRORS.labels("delete_source").inc()
             raise kopf.TemporaryError(str(exc), delay=10) from exc
         outcome = after_source_deleted(outcome, now, generation, existed)
@@ -320,11 +396,12 @@ async def _reject(
     now: datetime,
     generation: int | None,
     message: str,
+    reason: str = "InvalidSpec",
 ) -> None:
     status = current.model_copy(
         update={
             "phase": Phase.FAILED,
-            "reason": "InvalidSpec",
+            "reason": reason,
             "message": message,
             "completion_time": now,
             "observed_generation": generation,
@@ -332,7 +409,7 @@ async def _reject(
     )
     outcome = Outcome(status=status)
     await asyncio.to_thread(k8s.patch_status, namespace, name, _status_patch(outcome))
-    kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
+    kopf.event(body, type="Warning", reason=reason, message=message)
 
 
 def _s3_config() -> S3Config | None:
@@ -343,15 +420,40 @@ def _s3_config() -> S3Config | None:
         return None
 
 
-def _stores(settings: OperatorSettings) -> Stores:
-    def s3() -> S3Store:
-        config = _s3_config()
-        if config is None:
-            raise ValueError("HLSFORGE_S3_* settings are invalid")
-        return S3Store(S3Objects.from_config(config))
+class _LazyObjects:
+    """One S3 client for the stores and the claims, made on first use (a volume-only
+    operator needs no S3 settings)."""
 
-    volume = VolumeStore(settings.media_root) if settings.media_root is not None else None
-    return Stores(volume, s3)
+    def __init__(self) -> None:
+        self._objects: S3Objects | None = None
+
+    def __call__(self) -> S3Objects:
+        if self._objects is None:
+            config = _s3_config()
+            if config is None:
+                raise ValueError("HLSFORGE_S3_* settings are invalid")
+            self._objects = S3Objects.from_config(config)
+        return self._objects
+
+
+def _stores(settings: OperatorSettings, objects: _LazyObjects) -> Stores:
+    volume = (
+        VolumeStore(settings.media_root, settings.max_output_bytes)
+        if settings.media_root is not None
+        else None
+    )
+    return Stores(volume, lambda: S3Store(objects()))
+
+
+def _ownership(settings: OperatorSettings, objects: _LazyObjects) -> Ownership:
+    def bucket(name: str) -> BucketSpace:
+        try:
+            return BucketSpace(objects(), name)
+        except ValueError as exc:
+            raise ClaimError(f"S3 is not configured: {exc}") from exc
+
+    volume = VolumeSpace(settings.media_root) if settings.media_root is not None else None
+    return Ownership(admission.areas(settings), volume, bucket)
 
 
 def _running(status: kopf.Status, **_: Any) -> bool:
@@ -399,25 +501,40 @@ def _follow(runtime: Runtime, key: Key, pod: str) -> None:
 async def cleanup(
     name: str,
     namespace: str | None,
+    uid: str,
     spec: kopf.Spec,
     memo: kopf.Memo,
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """Stop the transcode (Job and pods), then remove partial and, per setting, finished output."""
+    """Stop the transcode (Job and pods), then clean up inside the job's own claims only:
+    partial attempts always, the finished output per retention; release the claims."""
     runtime = _runtime(memo)
     namespace = namespace or ""
     job = names.job_name(name)
     await asyncio.to_thread(k8s.delete_job, namespace, job)
     if await asyncio.to_thread(k8s.job_exists, namespace, job):
         raise kopf.TemporaryError("waiting for the transcode pods to end", delay=2)
-    output = spec.get("output")
-    if output:
-        try:
-            if runtime.settings.output_retention is OutputRetention.DELETE:
-                await asyncio.to_thread(runtime.store.delete_output, output)
-            else:
-                await asyncio.to_thread(runtime.store.clean_partial, output)
-        except StorageError as exc:
-            logger.warning("could not clean up %s: %s", output, exc)
-    runtime.forget((namespace, name))
+    owner = Owner(namespace, name, uid)
+    output, source = spec.get("output"), spec.get("source")
+    try:
+        if output:
+            await asyncio.to_thread(_clean_output, runtime, owner, output, logger)
+        if source:
+            await asyncio.to_thread(runtime.ownership.release, source, owner)
+    except (StorageError, ClaimError) as exc:
+        raise kopf.TemporaryError(f"could not clean up: {exc}", delay=10) from exc
+    runtime.forget((namespace, name), uid)
+
+
+def _clean_output(runtime: Runtime, owner: Owner, output: str, logger: kopf.Logger) -> None:
+    if not runtime.ownership.owned_by(output, owner):
+        logger.info("%s is not claimed by this TranscodeJob: left untouched", output)
+        return
+    if runtime.settings.output_retention is OutputRetention.DELETE:
+        runtime.store.delete_output(output)
+    else:
+        runtime.store.clean_partial(output)
+        if runtime.store.holds_output(output):
+            return  # the published output stays, and stays owned: nobody may write there
+    runtime.ownership.release(output, owner)

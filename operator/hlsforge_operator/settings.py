@@ -31,6 +31,21 @@ class OperatorSettings(BaseSettings):
     media_mount_path: str = "/data"
     media_root: Path | None = Path("/data")
     """Where the operator itself sees the same volume (to verify outputs, delete sources)."""
+    uploads_dir: str = "uploads"
+    """The sources area: every source must lie below it (volume folder, and key prefix in the
+    allowed bucket). The uploader reads the same variable."""
+    output_dir: str = "hls"
+    """The outputs area: every output must lie below it. The uploader reads the same variable."""
+    claims_dir: str = ".hlsforge/claims"
+    """Where claim records live (volume folder and key prefix); outside both areas."""
+    s3_bucket: str = ""
+    """The bucket S3 locations may name; empty refuses every S3 location."""
+    pod_namespace: str = ""
+    """The operator's own namespace (where the media PVC is). When it watches every namespace,
+    volume locations are accepted only from this one: a PVC belongs to one namespace."""
+    max_output_bytes: int = Field(default=32 << 30, ge=1 << 20, le=1 << 44)
+    """The largest output the operator verifies on the volume; a bigger tree (or a FIFO, a link,
+    a device in it) fails verification instead of holding the operator."""
     s3_credentials_secret: str = ""
     """Secret (keys ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``) given to transcoder pods of
     S3 jobs as environment. Empty: the pods use the default chain (IRSA via the transcoder

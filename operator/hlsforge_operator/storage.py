@@ -10,17 +10,26 @@ Deletes are idempotent: a missing file or object is the goal reached, not an err
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from hlsforge_api.v1alpha1 import Outputs
-from hlsforge_storage.locations import LocationError, S3Uri, inside, is_s3, parse_s3_uri
+from hlsforge_storage.locations import (
+    LocationError,
+    S3Uri,
+    check_relative,
+    inside,
+    is_s3,
+    parse_s3_uri,
+)
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
+from hlsforge_storage.tree import MAX_TREE_BYTES
 from hlsforge_transcoder.errors import TranscodeError
 from hlsforge_transcoder.manifest import outputs
-from hlsforge_transcoder.s3_commit import sweep_versions, verify_committed
+from hlsforge_transcoder.s3_commit import read_commit, sweep_versions, verify_committed
 from hlsforge_transcoder.verify import verify_dir
 
 
@@ -45,22 +54,32 @@ class MediaStore(Protocol):
         """Remove partial attempt directories next to ``output``; returns how many."""
         ...
 
+    def holds_output(self, output: str) -> bool:
+        """Something was committed at ``output`` (whole or not)."""
+        ...
+
 
 class VolumeStore:
     """The shared volume (a ReadWriteMany PVC) mounted at ``root``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_bytes: int = MAX_TREE_BYTES) -> None:
         self.root = root.resolve()
+        self.max_bytes = max_bytes
 
     def path(self, location: str) -> Path:
+        """``location`` on the volume; refused when it leaves the root or passes through a
+        symbolic link (a link could make a delete or a verify reach another job's media)."""
         try:
-            return inside(self.root, location)
+            resolved = inside(self.root, location)
         except LocationError as exc:
             raise StorageError(f"{location!r} is not usable on the media volume: {exc}") from None
+        if resolved != self.root / check_relative(location):
+            raise StorageError(f"{location!r} passes through a symbolic link on the media volume")
+        return resolved
 
     def verify(self, output: str) -> Outputs:
         try:
-            return outputs(verify_dir(self.path(output)), output)
+            return outputs(verify_dir(self.path(output), max_bytes=self.max_bytes), output)
         except TranscodeError as exc:
             raise StorageError(str(exc)) from exc
         except OSError as exc:
@@ -84,6 +103,9 @@ class VolumeStore:
         for partial in partials:
             shutil.rmtree(partial, ignore_errors=True)
         return len(partials)
+
+    def holds_output(self, output: str) -> bool:
+        return os.path.lexists(self.path(output))
 
     def delete_output(self, output: str) -> bool:
         target = self.path(output)
@@ -129,6 +151,12 @@ class S3Store:
         except TranscodeError as exc:
             raise StorageError(str(exc)) from exc
 
+    def holds_output(self, output: str) -> bool:
+        try:
+            return read_commit(self.objects, self.uri(output)) is not None
+        except TranscodeError as exc:
+            raise StorageError(str(exc)) from exc
+
     def delete_output(self, output: str) -> bool:
         try:
             return self.objects.delete_prefix(self.uri(output)) > 0
@@ -168,3 +196,6 @@ class Stores:
 
     def clean_partial(self, output: str) -> int:
         return self.store(output).clean_partial(output)
+
+    def holds_output(self, output: str) -> bool:
+        return self.store(output).holds_output(output)

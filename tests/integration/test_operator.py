@@ -7,6 +7,7 @@ deleting a TranscodeJob stops its pods, and a cap holds under a burst of jobs.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import urllib.request
@@ -287,9 +288,11 @@ def test_a_burst_of_twenty_respects_the_cap_and_priority(capped: Env) -> None:
     # Distinct priorities in shuffled creation order (7 is coprime with 20).
     priorities = {f"burst-{i:02d}": (i * 7) % 20 for i in range(20)}
     for name, priority in priorities.items():
+        # One source per job: a source belongs to the one TranscodeJob that claims it.
+        shutil.copyfile(env.media.root / source, env.media.root / f"uploads/{name}.mp4")
         env.api.create_tj(
             name,
-            source=source,
+            source=f"uploads/{name}.mp4",
             output=f"hls/{name}",
             priority=priority,
             sourcePolicy="Retain",

@@ -76,6 +76,7 @@ def env(kube_cluster: KubeCluster) -> Iterator[Env]:
         settings |= s3.operator_env | {
             "HLSFORGE_MEDIA_PVC": "",
             "HLSFORGE_OUTPUT_RETENTION": "Delete",
+            "HLSFORGE_S3_BUCKET": BUCKET,
         }
         operator = OperatorProcess(settings, ARTIFACTS / f"operator-{namespace}.log").start()
         try:

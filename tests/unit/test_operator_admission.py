@@ -1,0 +1,58 @@
+"""Admission: the pure checks that refuse a TranscodeJob as InvalidSpec before any claim."""
+
+from __future__ import annotations
+
+import pytest
+
+from hlsforge_api.v1alpha1 import TranscodeJobSpec
+from hlsforge_operator.admission import areas, refusal
+from hlsforge_operator.settings import OperatorSettings
+
+
+def spec(source: str, output: str) -> TranscodeJobSpec:
+    return TranscodeJobSpec(source=source, output=output)
+
+
+def test_the_areas_follow_the_settings() -> None:
+    where = areas(
+        OperatorSettings(namespace="ns", uploads_dir="in", output_dir="out", s3_bucket="media")
+    )
+    assert (where.sources, where.outputs, where.buckets) == ("in", "out", frozenset({"media"}))
+    assert not where.per_namespace
+    assert areas(OperatorSettings(namespace=None)).per_namespace
+    assert areas(OperatorSettings(namespace="ns")).buckets == frozenset()
+
+
+def test_a_namespaced_operator_accepts_its_areas_only() -> None:
+    settings = OperatorSettings(namespace="media", s3_bucket="media")
+    where = areas(settings)
+    assert refusal(spec("uploads/a.mp4", "hls/a"), "media", settings, where) is None
+    assert (
+        refusal(spec("s3://media/uploads/a", "s3://media/hls/a"), "media", settings, where) is None
+    )
+    message = refusal(spec("hls/b/720p/seg_00001.ts", "hls/a"), "media", settings, where)
+    assert message is not None and "sources area" in message
+
+
+def test_a_cluster_wide_operator_keeps_namespaces_and_the_volume_apart() -> None:
+    settings = OperatorSettings(namespace=None, pod_namespace="hlsforge", s3_bucket="media")
+    where = areas(settings)
+    own = spec("uploads/hlsforge/a.mp4", "hls/hlsforge/a")
+    assert refusal(own, "hlsforge", settings, where) is None
+    other = spec("uploads/team/a.mp4", "hls/team/a")
+    message = refusal(other, "team", settings, where)
+    assert message is not None and "only in namespace 'hlsforge'" in message
+    on_s3 = spec("s3://media/uploads/team/a.mp4", "s3://media/hls/team/a")
+    assert refusal(on_s3, "team", settings, where) is None
+    stolen = spec("s3://media/uploads/hlsforge/a.mp4", "s3://media/hls/team/a")
+    message = refusal(stolen, "team", settings, where)
+    assert message is not None and "below uploads/team/" in message
+
+
+@pytest.mark.parametrize(
+    ("source", "output"),
+    [("uploads/a", "uploads/a/b"), ("hls/x/y.mp4", "hls/x")],
+)
+def test_source_and_output_may_not_nest(source: str, output: str) -> None:
+    with pytest.raises(ValueError, match="inside one another"):
+        spec(source, output)
