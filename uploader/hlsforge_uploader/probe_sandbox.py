@@ -101,7 +101,14 @@ def run_confined(
     ``argv[0]`` is resolved on our ``PATH`` first, since the child has none. Raises
     ``ToolTimeoutError`` or ``OSError`` like ``proc.run_bounded``."""
     program = shutil.which(argv[0]) or argv[0]
-    done = run_bounded([program, *argv[1:]], limits.timeout_seconds, confinement(limits, pass_fds))
+    try:
+        done = run_bounded(
+            [program, *argv[1:]], limits.timeout_seconds, confinement(limits, pass_fds)
+        )
+    except ToolTimeoutError:
+        raise ToolTimeoutError(
+            f"{argv[0]} did not finish within {limits.timeout_seconds:g} s"
+        ) from None
     if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
         raise ToolTimeoutError(f"{argv[0]} exceeded its CPU limit of {limits.cpu_seconds} s")
     return done
