@@ -49,7 +49,10 @@ def locked(s: Settings) -> Iterator[None]:
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build", help="build the pinned binaries, helm and the S3 server into the cache")
+    sub.add_parser(
+        "build",
+        help="build the pinned binaries, helm, the S3 server and the NetworkPolicy enforcer",
+    )
     sub.add_parser("deps", help="apt-get install the missing Debian packages")
     sub.add_parser("up")
     sub.add_parser("down")
@@ -89,6 +92,7 @@ def main(argv: list[str]) -> int:
         build.ensure_helm(s)
         build.ensure_coredns(s)
         build.ensure_versitygw(s)
+        build.ensure_netpol(s)
         return 0
     if args.cmd == "image-build":
         build_args = dict(arg.split("=", 1) for arg in args.build_arg)

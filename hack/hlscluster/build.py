@@ -14,6 +14,8 @@ from .settings import (
     HELM_VERSION,
     K8S_COMMANDS,
     K8S_VERSION,
+    NETPOL_MODULE,
+    NETPOL_VERSION,
     VERSITYGW_VERSION,
     Settings,
 )
@@ -81,13 +83,20 @@ def ensure_binaries(s: Settings) -> dict[str, float]:
     return timings
 
 
-def _go_install(name: str, package: str, version: str, out: Path, ldflags: str) -> float | None:
-    """`go install module@version` pins modules that have no replace lines (helm, CoreDNS)."""
+def _go_install(
+    name: str, package: str, version: str, out: Path, ldflags: str, built_as: str | None = None
+) -> float | None:
+    """`go install module@version` pins modules that have no replace lines (helm, CoreDNS).
+
+    built_as: the name go gives the binary (the package's last path element) when it is not
+    out's name; it is installed into a scratch folder and renamed, so no half binary remains.
+    """
     if out.exists():
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
     env = _go_env()
-    env["GOBIN"] = str(out.parent)
+    gobin = out.parent if built_as is None else out.parent / f".{out.name}.gobin"
+    env["GOBIN"] = str(gobin)
     env.pop("GOFLAGS", None)
     began = time.monotonic()
     print(f"building {name} {version} ...", file=sys.stderr, flush=True)
@@ -98,6 +107,9 @@ def _go_install(name: str, package: str, version: str, out: Path, ldflags: str) 
         check=True,
         cwd="/",
     )  # fmt: skip
+    if built_as is not None:
+        (gobin / built_as).rename(out)
+        shutil.rmtree(gobin, ignore_errors=True)
     took = time.monotonic() - began
     print(f"built {name} in {took:.0f}s", file=sys.stderr, flush=True)
     return took
@@ -118,3 +130,13 @@ def ensure_versitygw(s: Settings) -> float | None:
     out = s.binary("versitygw")
     package = "github.com/versity/versitygw/cmd/versitygw"
     return _go_install("versitygw", package, VERSITYGW_VERSION, out, "-s -w")
+
+
+def ensure_netpol(s: Settings) -> float | None:
+    """kube-network-policies: NetworkPolicy enforcement for the bridge CNI (pure Go, no cgo).
+
+    Its main package is `<module>/cmd`, so go names the binary `cmd`.
+    """
+    out = s.binary("kube-network-policies")
+    package = f"{NETPOL_MODULE}/cmd"
+    return _go_install("kube-network-policies", package, NETPOL_VERSION, out, "-s -w", "cmd")

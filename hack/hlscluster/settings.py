@@ -12,6 +12,11 @@ HELM_VERSION = "v3.18.6"
 COREDNS_VERSION = "v1.12.1"
 # The S3-compatible server the tests run (Apache-2.0; MinIO's server is AGPL).
 VERSITYGW_VERSION = "v1.8.0"
+# Enforces NetworkPolicy with nftables + NFQUEUE (the CNI bridge plugin enforces nothing).
+NETPOL_VERSION = "v0.8.0"
+NETPOL_MODULE = "sigs.k8s.io/kube-network-policies"
+NETPOL_QUEUE = 100  # the NFQUEUE number kube-network-policies reads verdicts from
+NETPOL_TABLE = "kube-network-policies"  # its nftables table (family inet)
 DEBIAN_SUITE = "bookworm"
 
 NODE_NAME = "hlsforge-node"
@@ -55,6 +60,7 @@ class Ports:
     kube_proxy_healthz: int = 20256
     kube_proxy_metrics: int = 20249
     coredns_ready: int = 20181
+    netpol_metrics: int = 20280
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,10 @@ class Settings:
     @property
     def versitygw_bin(self) -> Path:
         return self.cache / "versitygw" / VERSITYGW_VERSION / "bin"
+
+    @property
+    def netpol_bin(self) -> Path:
+        return self.cache / "kube-network-policies" / NETPOL_VERSION / "bin"
 
     @property
     def images_cache(self) -> Path:
@@ -152,6 +162,8 @@ class Settings:
             return self.coredns_bin / "coredns"
         if name == "versitygw":
             return self.versitygw_bin / "versitygw"
+        if name == "kube-network-policies":
+            return self.netpol_bin / "kube-network-policies"
         if name == "pause":
             return self.k8s_bin / "pause"
         return self.k8s_bin / name
