@@ -1,9 +1,12 @@
-# The platform image: the operator and the uploader (one image, two exec-form entrypoints).
+# The platform image: the operator, the uploader and its prober (one image, exec-form commands).
 #   uploader (default):  python3 -m hlsforge_uploader
+#   prober:              command: ["python3", "-m", "hlsforge_uploader.prober"]  (another uid,
+#                        e.g. 10002: it needs no passwd entry, no home and no writable path)
 #   operator:            command: ["python3", "-m", "hlsforge_operator"]
-# It carries ffprobe because the uploader probes every upload with the engine's rules before it
-# creates a TranscodeJob, and the `hlsforge` CLI (the `client` extra: httpx + websockets, which
-# uvicorn's WebSocket protocol needs too), which the chart's `helm test` pod runs.
+# It carries ffprobe because every upload is probed with the engine's rules (by the prober
+# container, which holds no credential) before a TranscodeJob is created, and the `hlsforge` CLI
+# (the `client` extra: httpx + websockets, which uvicorn's WebSocket protocol needs too), which
+# the chart's `helm test` pod runs.
 #
 # Build from a folder whose build/wheels/ holds the package and its dependencies as wheels, so the
 # build needs no access to PyPI (mk/platform.mk does this in build/platform/context):

@@ -398,3 +398,86 @@ def test_uninstall_hook_deletes_transcode_jobs_and_media_claims_are_kept() -> No
         not find(docs, "Job")
         and "annotations" not in one(docs, "PersistentVolumeClaim")["metadata"]
     )
+
+
+SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def uploader_pod(values: dict[str, str] | None = None) -> Doc:
+    spec: Doc = one(render(values), "Deployment", "uploader")["spec"]["template"]
+    return spec
+
+
+def test_the_prober_container_holds_no_credential_and_the_token_is_projected_to_the_uploader() -> (
+    None
+):
+    for values in (
+        None,
+        S3 | {"storage.s3.roleArn": "", "storage.s3.credentialsSecret": "s3-keys"},
+    ):
+        pod = uploader_pod(values)
+        spec = pod["spec"]
+        assert spec["automountServiceAccountToken"] is False
+        uploader, prober = spec["containers"]
+        assert (uploader["name"], prober["name"]) == ("uploader", "prober")
+        assert prober["image"] == uploader["image"]
+        assert prober["command"] == ["python3", "-m", "hlsforge_uploader.prober"]
+        # the prober: its own uid, the socket folder and nothing else
+        assert prober["securityContext"]["runAsUser"] == 10002
+        assert prober["securityContext"]["runAsGroup"] == 10002
+        assert spec["securityContext"]["runAsUser"] == 10001
+        assert prober["volumeMounts"] == [
+            {"name": "prober", "mountPath": "/var/run/hlsforge/prober"}
+        ]
+        prober_env = {e["name"]: e for e in prober["env"]}
+        assert all("valueFrom" not in e for e in prober_env.values()), prober_env
+        assert not [n for n in prober_env if n.startswith("AWS_") or "TOKEN" in n]
+        assert prober_env["HLSFORGE_PROBER_ALLOWED_UID"]["value"] == "10001"
+        assert prober_env["HLSFORGE_PROBER_LIMITS__CPU_SECONDS"]["value"] == "20"
+        assert prober_env["HLSFORGE_PROBER_LIMITS__ADDRESS_SPACE_BYTES"]["value"] == "2147483648"
+        # the uploader: the projected token at the standard path, the socket, the API token
+        mounts = {m["name"]: m for m in uploader["volumeMounts"]}
+        assert mounts["kube-api-access"]["mountPath"] == SA_PATH
+        assert mounts["prober"]["mountPath"] == "/var/run/hlsforge/prober"
+        assert "token" in mounts
+        uploader_env = {e["name"]: e.get("value") for e in uploader["env"]}
+        assert uploader_env["HLSFORGE_PROBER_SOCKET"] == "/var/run/hlsforge/prober/probe.sock"
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        sources = volumes["kube-api-access"]["projected"]["sources"]
+        assert sources[0]["serviceAccountToken"]["path"] == "token"
+        assert sources[1]["configMap"]["name"] == "kube-root-ca.crt"
+        assert sources[2]["downwardAPI"]["items"][0]["path"] == "namespace"
+        assert volumes["prober"]["emptyDir"]["medium"] == "Memory"
+
+
+def test_with_s3_and_irsa_the_webhook_skips_the_prober() -> None:
+    pod = uploader_pod(S3)
+    assert pod["metadata"]["annotations"]["eks.amazonaws.com/skip-containers"] == "prober"
+    annotations = uploader_pod()["metadata"]["annotations"]
+    assert annotations == {"kubectl.kubernetes.io/default-container": "uploader"}
+
+
+def test_without_the_prober_the_uploader_probes_in_process_and_the_token_is_still_projected() -> (
+    None
+):
+    spec = uploader_pod({"uploader.prober.enabled": "false"})["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["uploader"]
+    assert spec["automountServiceAccountToken"] is False
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    assert "HLSFORGE_PROBER_SOCKET" not in env
+    assert env["HLSFORGE_PROBER_LIMITS__CPU_SECONDS"] == "20"
+    assert "prober" not in [v["name"] for v in spec["volumes"]]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"uploader.prober.uid": "10001"}, "at '/uploader/prober/uid'"),
+        ({"uploader.prober.limits.cpuSeconds": "0"}, "at '/uploader/prober/limits/cpuSeconds'"),
+        ({"uploader.prober.limits.addressSpaceBytes": "1024"}, "addressSpaceBytes"),
+        ({"uploader.prober.maxConcurrent": "100"}, "at '/uploader/prober/maxConcurrent'"),
+    ],
+)
+def test_prober_values_are_bounded(values: dict[str, str], message: str) -> None:
+    err = render_error(values)
+    assert message in err, err
