@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import signal
 import socket
 import stat
 import struct
@@ -170,7 +171,10 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    serve(settings)
+    stop = threading.Event()
+    # As PID 1 of its container, a signal without a handler is ignored: stop on SIGTERM.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    serve(settings, stop)
 
 
 if __name__ == "__main__":
