@@ -181,6 +181,26 @@ def test_cluster_wide_mode_uses_cluster_roles_and_watches_all_namespaces() -> No
     assert one(docs, "Role", "uploader")["metadata"]["namespace"] == "media"
 
 
+@pytest.mark.parametrize("cluster_wide", [False, True])
+@pytest.mark.parametrize("values", [{}, {**S3, "storage.s3.prefix": "site/"}], ids=["pvc", "s3"])
+def test_operator_and_uploader_agree_on_the_storage_areas(
+    values: dict[str, str], cluster_wide: bool
+) -> None:
+    docs = render({**values, "rbac.clusterWide": str(cluster_wide).lower()})
+    operator = env_of(one(docs, "Deployment", "operator"))
+    uploader = env_of(one(docs, "Deployment", "uploader"))
+    prefix = values.get("storage.s3.prefix", "")
+    assert operator["HLSFORGE_UPLOADS_DIR"] == f"{prefix}uploads"
+    assert operator["HLSFORGE_OUTPUT_DIR"] == f"{prefix}hls"
+    assert operator["HLSFORGE_CLAIMS_DIR"] == uploader["HLSFORGE_CLAIMS_DIR"]
+    assert operator["HLSFORGE_CLAIMS_DIR"] == f"{prefix}.hlsforge/claims"
+    assert operator["HLSFORGE_POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    # Cluster-wide, every namespace has its own folder in each area: the uploader's is "media".
+    own = "/media" if cluster_wide else ""
+    assert uploader["HLSFORGE_UPLOADS_DIR"] == f"{prefix}uploads{own}"
+    assert uploader["HLSFORGE_OUTPUT_DIR"] == f"{prefix}hls{own}"
+
+
 def test_pvc_storage_claims_read_write_many_with_the_chosen_class() -> None:
     default = one(render(), "PersistentVolumeClaim")
     assert default["spec"]["accessModes"] == ["ReadWriteMany"]

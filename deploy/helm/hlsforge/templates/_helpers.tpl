@@ -92,8 +92,22 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Storage env shared by the operator and the uploader (hlsforge_storage.s3config). */}}
+{{/* Storage env shared by the operator and the uploader (hlsforge_storage.s3config and
+areas). Called with (dict "ctx" . "component" "operator"|"uploader"). The areas: sources below
+PREFIXuploads/, outputs below PREFIXhls/, claim records below PREFIX.hlsforge/claims/. A
+cluster-wide operator gives every namespace its own folder in each area, so the uploader (in
+the release namespace) writes below uploads/<namespace>/ and hls/<namespace>/. */}}
 {{- define "hlsforge.storageEnv" -}}
+{{- $component := .component }}
+{{- with .ctx }}
+{{- $prefix := ternary .Values.storage.s3.prefix "" (eq .Values.storage.mode "s3") }}
+{{- $own := ternary (printf "/%s" .Release.Namespace) "" (and .Values.rbac.clusterWide (eq $component "uploader")) }}
+- name: HLSFORGE_UPLOADS_DIR
+  value: {{ printf "%suploads%s" $prefix $own | quote }}
+- name: HLSFORGE_OUTPUT_DIR
+  value: {{ printf "%shls%s" $prefix $own | quote }}
+- name: HLSFORGE_CLAIMS_DIR
+  value: {{ printf "%s.hlsforge/claims" $prefix | quote }}
 {{- if eq .Values.storage.mode "pvc" }}
 - name: HLSFORGE_STORAGE
   value: volume
@@ -124,10 +138,6 @@ seccompProfile:
   value: {{ .Values.storage.s3.sourceAccess | quote }}
 - name: HLSFORGE_S3_DELIVERY
   value: {{ .Values.storage.s3.delivery | quote }}
-- name: HLSFORGE_UPLOADS_DIR
-  value: {{ printf "%suploads" .Values.storage.s3.prefix | quote }}
-- name: HLSFORGE_OUTPUT_DIR
-  value: {{ printf "%shls" .Values.storage.s3.prefix | quote }}
 {{- with .Values.storage.s3.credentialsSecret }}
 # Static keys by Secret reference (S3-compatible stores); on EKS prefer IRSA (roleArn).
 - name: AWS_ACCESS_KEY_ID
@@ -136,6 +146,7 @@ seccompProfile:
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef: {name: {{ . | quote }}, key: AWS_SECRET_ACCESS_KEY}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
