@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -324,3 +324,68 @@ class PortForward:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=30)
+
+
+@dataclass
+class Env:
+    """One test namespace with its media volume, an API client and a running operator."""
+
+    cluster: KubeCluster
+    namespace: str
+    media: MediaVolume
+    api: Api
+    operator: OperatorProcess
+    metrics_port: int
+
+    def operator_env(self, **extra: str) -> dict[str, str]:
+        return operator_env(
+            self.cluster, self.namespace, self.media.root, self.metrics_port, **extra
+        )
+
+    def new_operator(
+        self, name: str, args: list[str] | None = None, settings: dict[str, str] | None = None
+    ) -> OperatorProcess:
+        return OperatorProcess(
+            env=self.operator_env(**(settings or {})),
+            log_path=ARTIFACTS / f"operator-{self.namespace}-{name}.log",
+            args=args if args is not None else ["--standalone"],
+        )
+
+    def wait_phase(self, name: str, phases: set[str], timeout: float = 240) -> dict[str, Any]:
+        try:
+            return self.api.wait_phase(name, phases, timeout)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}\n--- operator log ---\n{self.operator.log_tail()}"
+            ) from None
+
+    def wait_source_deleted(self, name: str) -> dict[str, Any]:
+        """Succeeded is persisted before the source is deleted, one reconciliation later."""
+        return wait_for(
+            f"{name}'s source to be deleted",
+            lambda: (s := self.api.status(name)).get("sourceDeleted") and s,
+            timeout=30,
+        )
+
+    def clip(self, name: str, seconds: float = 4, **kwargs: Any) -> str:
+        make_clip(self.media.root / "uploads" / name, seconds, **kwargs)
+        return f"uploads/{name}"
+
+
+def operator_env_in(cluster: KubeCluster, prefix: str, **operator_settings: str) -> Iterator[Env]:
+    """A fresh namespace and media volume, and an operator watching it (stopped after)."""
+    namespace, media = media_namespace(cluster, prefix)
+    env = Env(
+        cluster,
+        namespace,
+        media,
+        Api(cluster.kubeconfig, namespace),
+        OperatorProcess(env={}, log_path=Path()),
+        free_port(),
+    )
+    env.operator = env.new_operator("main", settings=operator_settings).start()
+    try:
+        yield env
+    finally:
+        env.operator.stop()
+        media.remove(cluster)

@@ -12,8 +12,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,14 +20,9 @@ from kubernetes import client
 from hlsforge_transcoder.verify import verify_dir
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
-    ARTIFACTS,
-    Api,
-    MediaVolume,
-    OperatorProcess,
+    Env,
     free_port,
-    make_clip,
-    media_namespace,
-    operator_env,
+    operator_env_in,
     prepare_platform,
     wait_for,
 )
@@ -50,71 +43,9 @@ def platform(kube_cluster: KubeCluster) -> KubeCluster:
     return kube_cluster
 
 
-@dataclass
-class Env:
-    cluster: KubeCluster
-    namespace: str
-    media: MediaVolume
-    api: Api
-    operator: OperatorProcess
-    metrics_port: int
-
-    def operator_env(self, **extra: str) -> dict[str, str]:
-        return operator_env(
-            self.cluster, self.namespace, self.media.root, self.metrics_port, **extra
-        )
-
-    def new_operator(
-        self, name: str, args: list[str] | None = None, settings: dict[str, str] | None = None
-    ) -> OperatorProcess:
-        return OperatorProcess(
-            env=self.operator_env(**(settings or {})),
-            log_path=ARTIFACTS / f"operator-{self.namespace}-{name}.log",
-            args=args if args is not None else ["--standalone"],
-        )
-
-    def wait_phase(self, name: str, phases: set[str], timeout: float = 240) -> dict[str, Any]:
-        try:
-            return self.api.wait_phase(name, phases, timeout)
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{exc}\n--- operator log ---\n{self.operator.log_tail()}"
-            ) from None
-
-    def wait_source_deleted(self, name: str) -> dict[str, Any]:
-        """Succeeded is persisted before the source is deleted, one reconciliation later."""
-        return wait_for(
-            f"{name}'s source to be deleted",
-            lambda: (s := self.api.status(name)).get("sourceDeleted") and s,
-            timeout=30,
-        )
-
-    def clip(self, name: str, seconds: float = 4, **kwargs: Any) -> str:
-        make_clip(self.media.root / "uploads" / name, seconds, **kwargs)
-        return f"uploads/{name}"
-
-
-def _env(cluster: KubeCluster, prefix: str, **operator_settings: str) -> Iterator[Env]:
-    namespace, media = media_namespace(cluster, prefix)
-    env = Env(
-        cluster,
-        namespace,
-        media,
-        Api(cluster.kubeconfig, namespace),
-        OperatorProcess(env={}, log_path=Path()),
-        free_port(),
-    )
-    env.operator = env.new_operator("main", settings=operator_settings).start()
-    try:
-        yield env
-    finally:
-        env.operator.stop()
-        media.remove(cluster)
-
-
 @pytest.fixture(scope="module")
 def env(platform: KubeCluster) -> Iterator[Env]:
-    yield from _env(platform, "op")
+    yield from operator_env_in(platform, "op")
 
 
 def test_success_path_deletes_the_source_only_after_a_verified_output(env: Env) -> None:
@@ -278,7 +209,7 @@ def test_deleting_a_job_mid_encode_stops_its_pods_and_keeps_the_source(env: Env)
 
 @pytest.fixture
 def capped(platform: KubeCluster) -> Iterator[Env]:
-    yield from _env(platform, "cap", HLSFORGE_MAX_RUNNING="2")
+    yield from operator_env_in(platform, "cap", HLSFORGE_MAX_RUNNING="2")
 
 
 def test_a_burst_of_twenty_respects_the_cap_and_priority(capped: Env) -> None:
@@ -339,7 +270,7 @@ def test_a_burst_of_twenty_respects_the_cap_and_priority(capped: Env) -> None:
 
 @pytest.fixture
 def peered(platform: KubeCluster) -> Iterator[Env]:
-    yield from _env(platform, "ha")
+    yield from operator_env_in(platform, "ha")
 
 
 def test_two_replicas_one_active_and_hand_over(peered: Env) -> None:

@@ -156,3 +156,51 @@ def test_volume_path_on_an_s3_only_platform_is_invalid_spec(env: Env) -> None:
     status = env.wait_phase("vol", {"Failed", "Succeeded"}, timeout=30)
     assert status["reason"] == "InvalidSpec" and "s3://" in status["message"], status
     assert env.api.jobs() == [] or all(j.metadata.name != "vol-transcode" for j in env.api.jobs())
+
+
+def _objects(env: Env, prefix: S3Uri) -> dict[str, str | None]:
+    return {o.key: env.objects.sha256(S3Uri(BUCKET, o.key)) for o in env.objects.listing(prefix)}
+
+
+def test_s3_jobs_touch_only_their_own_objects(env: Env, tmp_path: Path) -> None:
+    """Issue 11's attacks on S3: each is refused before any pod, with the rule it broke, and
+    deleting the refused jobs (retention Delete here) leaves the victim's objects as they were."""
+    victim = S3Uri(BUCKET, "hls/victim")
+    source = env.put_clip(tmp_path, "victim.mp4", seconds=2, size="320x180")
+    env.api.create_tj("victim", source=source, output=str(victim), renditions=LADDER)
+    assert env.wait_phase("victim", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    before = _objects(env, victim)
+    segment = next(k for k in before if k.endswith(".ts"))
+    shared = env.put_clip(tmp_path, "shared.mp4", seconds=1, size="160x90")
+    env.api.create_tj("owner", source=shared, output=f"s3://{BUCKET}/hls/owner", renditions=LADDER)
+    wait_for("owner to claim", lambda: env.api.status("owner").get("phase"), timeout=30)
+    attacks = {
+        "steal": (f"s3://{BUCKET}/{segment}", f"s3://{BUCKET}/hls/steal", "InvalidSpec",
+                  "outside the sources area"),
+        "bucket": ("s3://elsewhere/uploads/a.mp4", f"s3://{BUCKET}/hls/b", "InvalidSpec",
+                   "allowed buckets: media"),
+        "same": (env.put_clip(tmp_path, "same.mp4", seconds=1), str(victim), "OutputConflict",
+                 "is claimed by TranscodeJob"),
+        "inside": (env.put_clip(tmp_path, "in.mp4", seconds=1), f"{victim}/v1", "OutputConflict",
+                   "lies inside 'hls/victim'"),
+        "twice": (shared, f"s3://{BUCKET}/hls/twice", "SourceConflict", "claimed by"),
+    }  # fmt: skip
+    for name, (src, out, _, _) in attacks.items():
+        env.api.create_tj(name, source=src, output=out, renditions=LADDER)
+    for name, (_, _, reason, words) in attacks.items():
+        status = env.wait_phase(name, {"Succeeded", "Failed"}, timeout=60)
+        assert status["reason"] == reason and words in status["message"], (name, status)
+        assert f"{name}-transcode" not in [j.metadata.name for j in env.api.jobs()]
+    for name in attacks:
+        env.api.delete_tj(name)
+    wait_for(
+        "the refused jobs to go", lambda: all(env.api.tj(n) is None for n in attacks) or None, 60
+    )
+    assert _objects(env, victim) == before
+    assert env.wait_phase("owner", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    wait_for(
+        "the owner to delete its source",
+        lambda: env.api.status("owner").get("sourceDeleted") or None,
+        timeout=30,
+    )
+    assert env.objects.size(S3Uri(BUCKET, "uploads/same.mp4")) is not None  # refused: kept

@@ -312,7 +312,7 @@ class Ownership:
             raise ClaimConflictError(
                 "OutputConflict",
                 f"output {output!r} lies above another job's output "
-                f"({below.removeprefix(self.areas.claims.rstrip('/') + '/')})",
+                f"({below.removeprefix(self.areas.claims.rstrip('/') + '/').removesuffix(SUFFIX)})",
             )
         if space.exists(path) or space.first_below(path) is not None:
             raise ClaimConflictError(

@@ -1,0 +1,160 @@
+"""Isolation on the real cluster (volume mode): a TranscodeJob touches only its own media.
+
+Every attack of issue 11 is tried as a user who may only create TranscodeJobs, against a
+published "victim" output; each must be refused (or contained) with a clear reason, and the
+victim's files must be byte-for-byte what they were. The operator here deletes outputs with
+their TranscodeJob (retention Delete), so a delete that reached outside its own claim would
+show as missing files. One transcode runs at a time, so "queued" is real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from tests.integration.conftest import KubeCluster
+from tests.integration.harness import Env, operator_env_in, prepare_platform, wait_for
+
+pytestmark = pytest.mark.cluster
+
+LADDER = [{"name": "180p", "height": 180, "videoBitrateKbps": 300}]
+SMALL: dict[str, Any] = {"renditions": LADDER, "thumbnails": {"poster": False}}
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """Every file below ``root`` with its SHA-256 (links and all, nothing followed)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            found[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+@pytest.fixture(scope="module")
+def env(kube_cluster: KubeCluster) -> Iterator[Env]:
+    prepare_platform(kube_cluster)
+    yield from operator_env_in(
+        kube_cluster, "iso", HLSFORGE_OUTPUT_RETENTION="Delete", HLSFORGE_MAX_RUNNING="1"
+    )
+
+
+@pytest.fixture(scope="module")
+def victim(env: Env) -> dict[str, str]:
+    """A published output that every attack aims at; its checksums before any attack."""
+    source = env.clip("victim.mp4", seconds=3, size="320x180")
+    env.api.create_tj("victim", source=source, output="hls/victim", **SMALL)
+    assert env.wait_phase("victim", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    env.wait_source_deleted("victim")
+    before = checksums(env.media.root / "hls" / "victim")
+    assert "master.m3u8" in before and any(k.endswith(".ts") for k in before), before
+    return before
+
+
+def refused(env: Env, name: str, reason: str, words: str) -> dict[str, Any]:
+    status = env.wait_phase(name, {"Failed", "Succeeded"}, timeout=60)
+    assert status["phase"] == "Failed", status
+    assert status["reason"] == reason and words in status["message"], status
+    assert f"{name}-transcode" not in [j.metadata.name for j in env.api.jobs()]
+    return status
+
+
+def unchanged(env: Env, victim: dict[str, str]) -> None:
+    assert checksums(env.media.root / "hls" / "victim") == victim
+
+
+def delete_and_wait(env: Env, name: str) -> None:
+    env.api.delete_tj(name)
+    wait_for(f"{name} to be gone", lambda: env.api.tj(name) is None, timeout=60)
+
+
+def test_a_foreign_segment_as_source_is_refused_and_never_deleted(
+    env: Env, victim: dict[str, str]
+) -> None:
+    segment = next(k for k in victim if k.endswith(".ts"))
+    env.api.create_tj("steal", source=f"hls/victim/{segment}", output="hls/steal", **SMALL)
+    refused(env, "steal", "InvalidSpec", "outside the sources area")
+    # The reported attack itself: the victim's segment as source, its output as output.
+    with pytest.raises(ApiException, match="inside one another"):
+        env.api.create_tj("steal2", source=f"hls/victim/{segment}", output="hls/victim")
+    delete_and_wait(env, "steal")
+    unchanged(env, victim)
+
+
+def test_another_jobs_output_inside_or_above_is_refused_and_deleting_that_job_sweeps_nothing(
+    env: Env, victim: dict[str, str]
+) -> None:
+    # A fake attempt folder of the victim's output: a sweep of "hls/victim" would take it.
+    attempt = env.media.root / "hls" / "victim.tmp-inflight"
+    attempt.mkdir()
+    (attempt / "seg.ts").write_bytes(b"in flight")
+    for name, output, words in (
+        ("same", "hls/victim", "is claimed by TranscodeJob"),
+        ("inside", "hls/victim/180p", "lies inside 'hls/victim'"),
+    ):
+        source = env.clip(f"{name}.mp4", seconds=1, size="160x90")
+        env.api.create_tj(name, source=source, output=output, **SMALL)
+        refused(env, name, "OutputConflict", words)
+        assert (env.media.root / source).exists(), "a refused job's source is kept"
+        delete_and_wait(env, name)
+    unchanged(env, victim)
+    assert (attempt / "seg.ts").read_bytes() == b"in flight"
+
+
+def test_an_output_above_another_output_is_refused(env: Env) -> None:
+    env.api.create_tj("ep1", source=env.clip("ep1.mp4", seconds=1), output="hls/show/ep1", **SMALL)
+    assert env.wait_phase("ep1", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    before = checksums(env.media.root / "hls" / "show")
+    env.api.create_tj("show", source=env.clip("show.mp4", seconds=1), output="hls/show", **SMALL)
+    refused(env, "show", "OutputConflict", "lies above another job's output (hls/show/ep1")
+    delete_and_wait(env, "show")
+    assert checksums(env.media.root / "hls" / "show") == before
+    # The owner may still delete its own output (retention Delete): only its own.
+    delete_and_wait(env, "ep1")
+    assert not (env.media.root / "hls" / "show" / "ep1").exists()
+
+
+def test_two_jobs_naming_one_source_the_second_is_refused(env: Env) -> None:
+    source = env.clip("shared.mp4", seconds=2, size="160x90")
+    env.api.create_tj("first", source=source, output="hls/first", **SMALL)
+    wait_for("first to claim", lambda: env.api.status("first").get("phase"), timeout=30)
+    env.api.create_tj("second", source=source, output="hls/second", **SMALL)
+    refused(env, "second", "SourceConflict", "claimed by TranscodeJob")
+    assert env.wait_phase("first", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    env.wait_source_deleted("first")
+    assert not (env.media.root / source).exists()
+    assert not (env.media.root / "hls" / "second").exists()
+
+
+def test_a_high_priority_job_cannot_take_a_queued_jobs_output(env: Env) -> None:
+    # The blocker holds the only slot for a while: its source is missing, which the
+    # transcoder reports as retryable, so the Job retries with back-off, then fails.
+    env.api.create_tj("blocker", source="uploads/missing.mp4", output="hls/blocker", maxRetries=2)
+    env.wait_phase("blocker", {"Running"}, timeout=60)
+    env.api.create_tj("queued", source=env.clip("queued.mp4", seconds=1), output="hls/q", **SMALL)
+    assert env.wait_phase("queued", {"Queued"}, timeout=30)["phase"] == "Queued"
+    env.api.create_tj(
+        "jumper", source=env.clip("jumper.mp4", seconds=1), output="hls/q", priority=100, **SMALL
+    )
+    refused(env, "jumper", "OutputConflict", "is claimed by TranscodeJob")
+    assert env.wait_phase("blocker", {"Succeeded", "Failed"}, timeout=300)["phase"] == "Failed"
+    assert env.wait_phase("queued", {"Succeeded", "Failed"}, timeout=300)["phase"] == "Succeeded"
+    assert (env.media.root / "uploads" / "jumper.mp4").exists()
+
+
+def test_claims_are_released_when_a_failed_job_goes(env: Env) -> None:
+    bad = env.media.root / "uploads" / "notes.mp4"
+    bad.write_text("not a video\n" * 100)
+    env.api.create_tj("notes", source="uploads/notes.mp4", output="hls/notes", **SMALL)
+    status = env.wait_phase("notes", {"Failed", "Succeeded"})
+    assert status["reason"] == "InvalidInput", status
+    assert not list((env.media.root / "hls").glob("notes.tmp-*")), "partials swept at the end"
+    delete_and_wait(env, "notes")
+    # Nothing was published, so the location and the source are free for a new job.
+    env.clip("notes.mp4", seconds=1, size="160x90")
+    env.api.create_tj("notes2", source="uploads/notes.mp4", output="hls/notes", **SMALL)
+    assert env.wait_phase("notes2", {"Succeeded", "Failed"})["phase"] == "Succeeded"
