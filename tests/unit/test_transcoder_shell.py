@@ -11,6 +11,7 @@ import pytest
 
 from hlsforge_cli.transcode import add_parser, settings_from_args
 from hlsforge_transcoder.limits import Limits, available_cpus, parse_cpu_max, runtime_limits
+from hlsforge_transcoder.proc import run_bounded
 from hlsforge_transcoder.run import sweep_stale_attempts
 
 
@@ -107,3 +108,13 @@ def test_sweep_handles_names_with_glob_characters(tmp_path: Path) -> None:
     past = time.time() - 7200
     os.utime(dead, (past, past))
     assert sweep_stale_attempts(dest, 3600) == [dead]
+
+
+def test_children_never_inherit_our_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ffmpeg/ffprobe parse untrusted media: a key in our environment must not be in theirs."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
+    done = run_bounded(["sh", "-c", "cat /proc/self/environ | tr '\\0' '\\n'"], 10)
+    assert done.returncode == 0
+    names = {line.split("=", 1)[0] for line in done.stdout.splitlines() if line}
+    assert "do-not-leak" not in done.stdout
+    assert names <= {"PATH", "LC_ALL", "PWD", "SHLVL", "_"}, names

@@ -45,11 +45,17 @@ def kill_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+CLEAN_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+"""What a child gets when nothing else is asked: ffmpeg and ffprobe parse untrusted media, so
+they never inherit our environment (S3 keys, presigned URLs, tokens stay out of their
+``/proc/self/environ``)."""
+
+
 @dataclass(frozen=True)
 class Confinement:
-    """How a child is started beyond the defaults: its whole environment (``None`` inherits
-    ours), the descriptors it keeps (same numbers), and a hook run in the child between fork
-    and exec (e.g. ``setrlimit``; it may call nothing that takes a lock)."""
+    """How a child is started beyond the defaults: its whole environment (``None``: only
+    ``CLEAN_ENV``, never ours), the descriptors it keeps (same numbers), and a hook run in the
+    child between fork and exec (e.g. ``setrlimit``; it may call nothing that takes a lock)."""
 
     env: Mapping[str, str] | None = None
     pass_fds: Collection[int] = ()
@@ -76,7 +82,7 @@ def spawn(argv: list[str], confine: Confinement | None = None) -> subprocess.Pop
         errors="replace",
         start_new_session=True,
         preexec_fn=preexec,
-        env=confine.env,
+        env=confine.env if confine.env is not None else CLEAN_ENV,
         pass_fds=tuple(confine.pass_fds),
     )
 
