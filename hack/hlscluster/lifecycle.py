@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -15,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import images, pki, render
-from .build import ensure_binaries, ensure_coredns, ensure_helm
+from . import images, netpol, pki, render
+from .build import ensure_binaries, ensure_coredns, ensure_helm, ensure_netpol
 from .procs import (
     ClusterError,
     Proc,
@@ -46,6 +47,8 @@ REQUIRED_TOOLS = (
     "/usr/sbin/conntrack",
     "/usr/bin/openssl",
     "/usr/sbin/debootstrap",
+    "/usr/sbin/nft",
+    "/usr/bin/unshare",
 )
 
 APT_PACKAGES = (
@@ -60,12 +63,13 @@ APT_PACKAGES = (
     "openssl",
     "iproute2",
     "ca-certificates",
+    "nftables",
 )
 
 # Start order; `down` stops in reverse (with the pod clean-up in between).
 CONTROL_PLANE = ("etcd", "kube-apiserver", "apiserver-forward", "kube-controller-manager",
                  "kube-scheduler")  # fmt: skip
-NODE = ("containerd", "coredns", "kubelet", "kube-proxy")
+NODE = ("containerd", "coredns", "kubelet", "kube-proxy", netpol.NAME)
 OPTIONAL = ("dockerd",)
 ALL = CONTROL_PLANE + NODE + OPTIONAL
 
@@ -169,11 +173,14 @@ class Cluster:
             )
             _write_private(s.kubeconfig(user), text)
         _write_private(s.admin_kubeconfig, s.kubeconfig("admin").read_text())
-        (s.config / "containerd.toml").write_text(render.containerd_config(s))
-        (s.config / "cni" / "10-hlsforge.conflist").write_text(render.cni_conflist(s))
-        (s.config / "kubelet.json").write_text(render.kubelet_config(s))
-        (s.config / "kube-proxy.json").write_text(render.kube_proxy_config(s))
-        (s.config / "Corefile").write_text(render.corefile(s))
+        # Unchanged files are not rewritten: kube-proxy exits when its config file is written
+        # to ("content of the proxy server's configuration file was updated"), and `up` on a
+        # running cluster must leave running components alone.
+        _write_changed(s.config / "containerd.toml", render.containerd_config(s))
+        _write_changed(s.config / "cni" / "10-hlsforge.conflist", render.cni_conflist(s))
+        _write_changed(s.config / "kubelet.json", render.kubelet_config(s))
+        _write_changed(s.config / "kube-proxy.json", render.kube_proxy_config(s))
+        _write_changed(s.config / "Corefile", render.corefile(s))
 
     def prepare_host(self) -> None:
         """The pod bridge carries NODE_IP before the kubelet binds to it."""
@@ -223,6 +230,28 @@ class Cluster:
         self.start("kubelet", render.kubelet_args(s), lambda: http_ok(kl), 120)
         kp = f"http://127.0.0.1:{s.ports.kube_proxy_healthz}/healthz"
         self.start("kube-proxy", render.kube_proxy_args(s), lambda: http_ok(kp), 90)
+        self.up_netpol()
+
+    def up_netpol(self) -> None:
+        """NetworkPolicy enforcement (see netpol.py); startable alone on a running cluster."""
+        s = self.s
+        self.kubectl("apply", "-f", "-", input_text=json.dumps(netpol.rbac()))
+        if running(s.pids, netpol.NAME) is None:
+            netpol.delete_table()  # a killed predecessor's rules would drop without a reader
+            token = self.kubectl("create", "token", netpol.NAME, "-n", netpol.NAMESPACE,
+                                 f"--duration={netpol.TOKEN_HOURS}h").stdout  # fmt: skip
+            netpol.write_credentials(s, token)
+        metrics = f"http://127.0.0.1:{s.ports.netpol_metrics}/metrics"
+        self.start(netpol.NAME, netpol.args(s),
+                   lambda: http_ok(metrics) and netpol.queue_bound(), 60)  # fmt: skip
+        netpol.install_queue_rules()
+
+    def down_netpol(self) -> None:
+        """Stops only the enforcer and removes every rule it and we added for it."""
+        netpol.remove_queue_rules()
+        self.stop_named(netpol.NAME)
+        netpol.delete_table()
+        shutil.rmtree(netpol.credentials_dir(self.s), ignore_errors=True)
 
     def up_docker(self) -> None:
         s = self.s
@@ -248,7 +277,9 @@ class Cluster:
         began = time.monotonic()
         self.check_tools()
         built = ensure_binaries(self.s)
-        for name, ensure in (("helm", ensure_helm), ("coredns", ensure_coredns)):
+        ensures = (("helm", ensure_helm), ("coredns", ensure_coredns),
+                   (netpol.NAME, ensure_netpol))  # fmt: skip
+        for name, ensure in ensures:
             took = ensure(self.s)
             if took is not None:
                 built[name] = took
@@ -285,13 +316,15 @@ class Cluster:
         (self.s.state / "status.json").write_text(json.dumps(doc, indent=2) + "\n")
 
     def healthy(self) -> bool:
-        """Everything (but optional dockerd) running, apiserver ready, node Ready."""
+        """Everything (but optional dockerd) running, apiserver ready, node Ready, policies
+        enforced (the NFQUEUE has its reader)."""
         s = self.s
         if not s.admin_kubeconfig.exists():
             return False
         if any(running(s.pids, n) is None for n in CONTROL_PLANE + NODE):
             return False
-        return self.apiserver_ready() and self.node_ready()
+        # The enforcer's process alone proves nothing: it must be reading its queue.
+        return self.apiserver_ready() and self.node_ready() and netpol.queue_bound()
 
     # --- down ------------------------------------------------------------------------------
     def stop_named(self, *names: str) -> None:
@@ -299,7 +332,7 @@ class Cluster:
             proc = running(self.s.pids, name)
             if proc is not None:
                 say(f"stopping {name} (pid {proc.pid})")
-                stop(proc)
+                stop(proc, sig=netpol.stop_signal if name == netpol.NAME else signal.SIGTERM)
             (self.s.pids / f"{name}.pid").unlink(missing_ok=True)
 
     def drain_pods(self) -> None:
@@ -352,6 +385,7 @@ class Cluster:
         s = self.s
         self.stop_named("dockerd", "kube-controller-manager", "kube-scheduler")
         self.drain_pods()
+        self.down_netpol()
         self.stop_named("kubelet", "kube-proxy", "coredns")
         netns = self.kill_containers()
         self.stop_named("containerd")
@@ -418,9 +452,18 @@ def install_apt_packages() -> None:
     )
 
 
-def _write_private(path: Path, text: str) -> None:
+def _write_changed(path: Path, text: str) -> bool:
+    """Write text unless the file already holds it; True when written."""
+    with contextlib.suppress(OSError):
+        if path.read_text() == text:
+            return False
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    return True
+
+
+def _write_private(path: Path, text: str) -> None:
+    _write_changed(path, text)
     path.chmod(0o600)
 
 

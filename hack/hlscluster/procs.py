@@ -99,12 +99,12 @@ def spawn(name: str, argv: list[str], pids: Path, logs: Path, env: dict[str, str
     return Proc(name, child.pid, started)
 
 
-def stop(proc: Proc, timeout: float = 20.0) -> None:
-    """SIGTERM, then SIGKILL after timeout; only if the pid is still the same process."""
+def stop(proc: Proc, timeout: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> None:
+    """sig (SIGTERM), then SIGKILL after timeout; only if the pid is still the same process."""
     if not proc.alive():
         return
     with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not proc.alive():

@@ -469,5 +469,6 @@ def listen_ports(s: Settings, name: str) -> list[tuple[str, int]]:
         "coredns": [(DNS_IP, 53), (lo, pt.coredns_ready)],
         "kubelet": [(NODE_IP, pt.kubelet), (lo, pt.kubelet_healthz)],
         "kube-proxy": [(lo, pt.kube_proxy_healthz), (lo, pt.kube_proxy_metrics)],
+        "kube-network-policies": [(lo, pt.netpol_metrics)],
     }
     return table.get(name, [])
