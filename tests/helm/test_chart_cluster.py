@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -556,3 +557,146 @@ def test_s3_mode_upload_transcode_play_and_cleanup(
                 forward.stop()
     finally:
         s3.stop()
+
+
+# -- the prober: uploads probed where no credential is ---------------------------------------
+
+# What a payload inside ffprobe could look for, run as python3 in each container.
+LOOK_AROUND = r"""
+import json, os
+def env_of(pid):
+    try:
+        raw = open(f"/proc/{pid}/environ", "rb").read()
+    except OSError as exc:
+        return f"unreadable: {exc}"
+    return sorted(k.split(b"=", 1)[0].decode() for k in raw.split(b"\0") if k)
+def readable(path):
+    try:
+        with open(path, "rb") as handle:
+            return len(handle.read(1 << 16))
+    except OSError as exc:
+        return f"{type(exc).__name__}"
+mounts = [line.split()[1] for line in open("/proc/self/mounts")]
+cmdlines = []
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            cmdlines.append(open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode())
+        except OSError:
+            pass
+print(json.dumps({
+    "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+    "sa_token": readable("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+    "sa_dir": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount"),
+    "api_token": readable("/var/run/hlsforge/token/token"),
+    "pid1_env": env_of(1),
+    "exec_env": sorted(os.environ),
+    "pid1_fds": readable("/proc/1/fd/0") if os.path.exists("/proc/1/fd") else "none",
+    "data": os.path.exists("/data"),
+    "mounts": mounts,
+    "processes": cmdlines,
+}))
+"""
+
+
+def look_around(cluster: KubeCluster, ns: str, pod: str, container: str) -> dict[str, Any]:
+    done = cluster.kubectl(
+        "exec", "-n", ns, pod, "-c", container, "--", "python3", "-c", LOOK_AROUND
+    )
+    seen: dict[str, Any] = json.loads(done.stdout)
+    print(f"{container}: {json.dumps(seen)}")
+    return seen
+
+
+@contextlib.contextmanager
+def serving_uploader(cluster: KubeCluster, ns: str, token: str) -> Iterator[PortForward]:
+    """The uploader Service port-forwarded, once it answers an authenticated request."""
+    forward = uploader_forward(cluster, ns)
+    try:
+        wait_for("the uploader", lambda: answers(f"{forward.url}/v1/jobs", token), timeout=60)
+        yield forward
+    finally:
+        forward.stop()
+
+
+def post_file(url: str, token: str, path: Path) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - 127.0.0.1
+        f"{url}/v1/uploads",
+        data=path.read_bytes(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as rsp:  # noqa: S310
+            return rsp.status, json.loads(rsp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_uploads_are_probed_by_a_container_that_holds_no_credential(
+    kube_cluster: KubeCluster, images: str, tmp_path: Path
+) -> None:
+    with installed(kube_cluster, images, "hprobe") as ns:
+        pods = kube_cluster.get_json(
+            "pods", "-n", ns, "-l", "app.kubernetes.io/component=uploader"
+        )["items"]
+        assert len(pods) == 1
+        pod = pods[0]
+        assert pod["spec"]["automountServiceAccountToken"] is False
+        statuses = {c["name"]: c for c in pod["status"]["containerStatuses"]}
+        assert set(statuses) == {"uploader", "prober"}
+        assert all(c["ready"] for c in statuses.values()), statuses
+        name = pod["metadata"]["name"]
+
+        prober = look_around(kube_cluster, ns, name, "prober")
+        uploader = look_around(kube_cluster, ns, name, "uploader")
+        # the control: the uploader container has what the prober must not
+        assert isinstance(uploader["sa_token"], int) and uploader["sa_token"] > 100
+        assert isinstance(uploader["api_token"], int) and uploader["api_token"] > 10
+        assert uploader["data"] and "/data" in uploader["mounts"]
+        assert any(
+            "hlsforge_uploader.prober" not in p and "hlsforge_uploader" in p
+            for p in uploader["processes"]
+        )
+        # the prober: another uid, no token file, no API token, no media, nothing in its env
+        assert prober["uid"] != uploader["uid"] and prober["uid"] == 10002
+        missing = "FileNotFoundError"
+        assert prober["sa_token"] == missing and not prober["sa_dir"]
+        assert prober["api_token"] == missing
+        assert not prober["data"] and "/data" not in prober["mounts"]
+        assert not any(m.startswith("/var/run/secrets") for m in prober["mounts"])
+        # the container's environment (what kubectl exec gets, as the prober started with)
+        env = prober["exec_env"]
+        assert "HLSFORGE_PROBER_SOCKET" in env
+        assert not [k for k in env if k.startswith("AWS_") or "TOKEN" in k], env
+        assert "HLSFORGE_TOKEN_FILE" in uploader["exec_env"]  # the control
+        # the prober made itself non-dumpable: even its own uid cannot read its environ or
+        # reach its descriptors (a taken-over ffprobe cannot reach another upload's fd)
+        assert str(prober["pid1_env"]).startswith("unreadable"), prober["pid1_env"]
+        assert isinstance(uploader["pid1_env"], list)  # the control: a dumpable process
+        # it sees only its own processes: not the uploader's /proc/<pid>/environ
+        assert all(
+            "hlsforge_uploader.prober" in p or "python3 -c" in p for p in prober["processes"] if p
+        ), prober["processes"]
+
+        token = read_token(kube_cluster, ns)
+        with serving_uploader(kube_cluster, ns, token) as forward:
+            clip = make_clip(tmp_path / "clip.mp4", seconds=2)
+            started = time.monotonic()
+            status, body = post_file(forward.url, token, clip)
+            print(f"upload answered {status} in {time.monotonic() - started:.2f}s: {body}")
+            assert status == 201, body
+            job_id = body["id"]
+            job = kube_cluster.get_json("tj", job_id, "-n", ns)
+            assert job["spec"]["source"].startswith("uploads/")
+            # a file that starts like MP4 but is not one: refused by ffprobe in the prober
+            bad = tmp_path / "bad.mp4"
+            bad.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 4096)
+            status, body = post_file(forward.url, token, bad)
+            assert status == 422 and body["error"] == "invalid_media", body
+            assert body["reason"] == "ProbeFailed", body
+        log = kube_cluster.kubectl("logs", "-n", ns, name, "-c", "prober").stdout
+        print(log)
+        # the upload's part file was probed there (its name carries the job id)
+        assert any(job_id in line and ": ok" in line for line in log.splitlines()), log
+        assert "invalid ProbeFailed" in log
