@@ -502,6 +502,12 @@ def test_s3_mode_upload_transcode_play_and_cleanup(
     try:
         with installed(kube_cluster, images, "hs3", *sets, namespace=ns, volume=False):
             assert not kube_cluster.get_json("pvc", "-n", ns)["items"]  # no volume at all
+            # the S3 keys are in the uploader container only; the prober probes by URL
+            pod = uploader_pod_name(kube_cluster, ns)
+            keys = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+            assert set(keys) <= set(look_around(kube_cluster, ns, pod, "uploader")["exec_env"])
+            prober_env = look_around(kube_cluster, ns, pod, "prober")["exec_env"]
+            assert not [k for k in prober_env if k.startswith("AWS_")], prober_env
             token = read_token(kube_cluster, ns)
             forward = uploader_forward(kube_cluster, ns)
             try:
@@ -597,6 +603,14 @@ print(json.dumps({
     "processes": cmdlines,
 }))
 """
+
+
+def uploader_pod_name(cluster: KubeCluster, ns: str) -> str:
+    selector = "app.kubernetes.io/component=uploader"
+    pods = cluster.get_json("pods", "-n", ns, "-l", selector)["items"]
+    assert len(pods) == 1
+    name: str = pods[0]["metadata"]["name"]
+    return name
 
 
 def look_around(cluster: KubeCluster, ns: str, pod: str, container: str) -> dict[str, Any]:
