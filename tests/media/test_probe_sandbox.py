@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,25 @@ def test_the_sandbox_gives_the_engines_verdict(clips: Clips, clip: str) -> None:
     after = verdict(LocalProber(SandboxLimits()).probe, path)
     assert after == before
     assert (after == "ok") == (clip in ("fits_360p.mp4", "no_audio.mkv"))
+
+
+def test_the_decoders_pixel_cap_gives_the_engines_size_verdict(clips: Clips) -> None:
+    """720p against a 360p cap: ffprobe's ``max_pixels`` refuses the frame before ``validate``
+    sees the size; the reason is the one ``validate`` gives without the cap."""
+    path = clips("ladder_720p.mp4")
+    small = replace(DEFAULT_LIMITS, max_pixels=640 * 360)
+    before = verdict(lambda p: validate(run_probe(p, small), small), path)
+    sandbox = LocalProber(SandboxLimits(max_pixels=640 * 360))
+    after = verdict(lambda p: validate(sandbox.probe(p), small), path)
+    assert before == after == "DimensionsTooLarge"
+
+
+def test_a_sandbox_too_tight_to_start_ffprobe_is_not_blamed_on_the_file(clips: Clips) -> None:
+    tight = SandboxLimits.model_construct(
+        **{**SandboxLimits().model_dump(), "address_space_bytes": 128 * 1024**2}
+    )
+    with pytest.raises(StorageError, match="cannot start within the sandbox"):
+        LocalProber(tight).probe(clips("fits_360p.mp4"))
 
 
 def test_a_good_clip_is_described(clips: Clips) -> None:

@@ -46,8 +46,9 @@ class SandboxLimits(BaseModel):
     """Wall clock; then the child's process group is killed (reason ``ProbeTimeout``)."""
     cpu_seconds: int = Field(default=20, ge=1, le=600)
     """``RLIMIT_CPU``: SIGXCPU at the soft limit, SIGKILL one second later."""
-    address_space_bytes: int = Field(default=2048 * MiB, ge=256 * MiB, le=64 * 1024 * MiB)
-    """``RLIMIT_AS``: virtual memory of the child (ffprobe maps ~100 MiB before reading)."""
+    address_space_bytes: int = Field(default=2048 * MiB, ge=512 * MiB, le=64 * 1024 * MiB)
+    """``RLIMIT_AS``: virtual memory of the child (at 256 MiB Debian's ffprobe cannot even map
+    its shared libraries; 512 MiB probes a 4K H.264 clip)."""
     max_alloc_bytes: int = Field(default=512 * MiB, ge=16 * MiB, le=16 * 1024 * MiB)
     """ffprobe ``-max_alloc``: the largest single allocation (an 8K 4:2:0 frame is ~50 MiB)."""
     max_pixels: int = Field(default=DEFAULT_LIMITS.max_pixels, ge=16 * 16, le=16384 * 16384)
@@ -111,7 +112,14 @@ def run_confined(
         ) from None
     if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
         raise ToolTimeoutError(f"{argv[0]} exceeded its CPU limit of {limits.cpu_seconds} s")
+    if done.returncode != 0 and _LOADER_FAILED in done.stderr:
+        # the sandbox is too tight to start ffprobe at all: our fault, not the file's
+        raise OSError(f"{argv[0]} cannot start within the sandbox: {done.stderr.strip()}")
     return done
+
+
+_LOADER_FAILED = "error while loading shared libraries"
+_PIXELS_EXCEEDED = "exceeds specified max pixel count"
 
 
 # -- what a probe is asked to read -----------------------------------------------------------
@@ -169,6 +177,11 @@ def probe_source(
 
     def runner(argv: list[str], _timeout: float) -> Completed:
         done = run_confined(argv, limits, pass_fds)
+        if done.returncode != 0 and _PIXELS_EXCEEDED in done.stderr:
+            # the decoders' cap refused a frame: the same verdict ``validate`` gives on size
+            raise InvalidInput(
+                "DimensionsTooLarge", f"a frame is larger than {limits.max_pixels} pixels"
+            )
         outputs.append(done.stdout)
         return done
 
