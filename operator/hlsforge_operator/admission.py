@@ -22,6 +22,7 @@ def areas(settings: OperatorSettings) -> Areas:
         sources=settings.uploads_dir,
         outputs=settings.output_dir,
         claims=settings.claims_dir,
+        work=settings.work_dir,
         buckets=frozenset({settings.s3_bucket} - {""}),
         per_namespace=settings.namespace is None,
     )

@@ -269,11 +269,16 @@ async def reconcile_job(
     await _write(body, namespace, name, current, outcome, logger)
 
 
-async def _claim(
-    runtime: Runtime, owner: Owner, spec: TranscodeJobSpec
-) -> ClaimConflictError | None:
-    """Claim the output, then the source, for ``owner`` before any pod may run; the conflict
-    that refuses the job, or None. A store that cannot answer is retried later."""
+@dataclass(frozen=True)
+class Refusal:
+    reason: str
+    message: str
+
+
+async def _claim(runtime: Runtime, owner: Owner, spec: TranscodeJobSpec) -> Refusal | None:
+    """Claim the output, then the source, for ``owner`` and check the source is there, before
+    any pod may run; why the job is refused, or None. A store that cannot answer is retried
+    later."""
     try:
         async with runtime.claiming:
             await asyncio.to_thread(runtime.ownership.claim_output, spec.output, owner)
@@ -283,10 +288,16 @@ async def _claim(
                 await asyncio.to_thread(runtime.ownership.release, spec.output, owner)
                 raise
     except ClaimConflictError as conflict:
-        return conflict
+        return Refusal(conflict.reason, conflict.message)
     except ClaimError as exc:
         metrics.RECONCILE_ERRORS.labels("claim").inc()
         raise kopf.TemporaryError(f"cannot claim storage: {exc}", delay=5) from exc
+    try:
+        await asyncio.to_thread(runtime.store.prepare, spec.source, spec.output, owner.uid)
+    except StorageError as exc:
+        if exc.missing:
+            return Refusal("SourceMissing", str(exc))
+        raise kopf.TemporaryError(f"cannot prepare storage: {exc}", delay=5) from exc
     runtime.claimed.add(owner.uid)
     return None
 
@@ -295,7 +306,7 @@ async def _sweep_attempts(runtime: Runtime, owner: Owner, output: str, logger: k
     """The job ended (no pod can be writing): remove its partial attempts, inside its claim."""
     try:
         if await asyncio.to_thread(runtime.ownership.owned_by, output, owner):
-            swept = await asyncio.to_thread(runtime.store.clean_partial, output)
+            swept = await asyncio.to_thread(runtime.store.clean_partial, output, owner.uid)
             if swept:
                 logger.info("removed %d partial attempt(s) of %s", swept, output)
     except (StorageError, ClaimError) as exc:
@@ -306,6 +317,9 @@ async def _create_job(runtime: Runtime, key: Key, uid: str, spec: TranscodeJobSp
     manifest = jobspec.build_job(key[1], key[0], uid, spec, runtime.settings, runtime.s3)
     runtime.reserved.add(key)
     try:
+        # The pod mounts the source file and the work folder by subPath: both must exist
+        # first (the kubelet would make a missing source a folder).
+        await asyncio.to_thread(runtime.store.prepare, spec.source, spec.output, uid)
         await asyncio.to_thread(k8s.create_job, manifest)
     except Exception:
         runtime.reserved.discard(key)
@@ -326,7 +340,7 @@ async def _act(
         await _create_job(runtime, key, uid, spec)
     elif outcome.action is Action.VERIFY_OUTPUT:
         try:
-            outputs = await asyncio.to_thread(runtime.store.verify, spec.output)
+            outputs = await asyncio.to_thread(runtime.store.verify, spec.output, uid)
         except StorageError as exc:
             return after_verify(outcome, now, generation, None, str(exc))
         outcome = after_verify(outcome, now, generation, outputs, None)
@@ -438,7 +452,12 @@ class _LazyObjects:
 
 def _stores(settings: OperatorSettings, objects: _LazyObjects) -> Stores:
     volume = (
-        VolumeStore(settings.media_root, settings.max_output_bytes)
+        VolumeStore(
+            settings.media_root,
+            settings.max_output_bytes,
+            work=settings.work_dir,
+            pod_uid=jobspec.RUN_AS,
+        )
         if settings.media_root is not None
         else None
     )
@@ -532,9 +551,9 @@ def _clean_output(runtime: Runtime, owner: Owner, output: str, logger: kopf.Logg
         logger.info("%s is not claimed by this TranscodeJob: left untouched", output)
         return
     if runtime.settings.output_retention is OutputRetention.DELETE:
-        runtime.store.delete_output(output)
+        runtime.store.delete_output(output, owner.uid)
     else:
-        runtime.store.clean_partial(output)
+        runtime.store.clean_partial(output, owner.uid)
         if runtime.store.holds_output(output):
             return  # the published output stays, and stays owned: nobody may write there
     runtime.ownership.release(output, owner)

@@ -12,6 +12,7 @@ was disrupted (evicted, drained, preempted) does not count against ``backoffLimi
 from __future__ import annotations
 
 import json
+import posixpath
 from posixpath import join as posix_join
 from typing import Any
 
@@ -69,14 +70,44 @@ def resources(spec: TranscodeJobSpec, settings: OperatorSettings) -> dict[str, d
     return {"requests": requests, "limits": limits}
 
 
-def volume_path(settings: OperatorSettings, location: str) -> str:
-    """Where a spec location (relative to the media volume) is inside the pod."""
-    return posix_join(settings.media_mount_path, location)
+SOURCE_MOUNT = "/media/source"
+WORK_MOUNT = "/media/work"
+WORK_OUTPUT = "out"
+"""The pod never sees the media volume as a whole: a volume source is mounted alone and
+read-only, and a volume output is written into the job's own work folder
+(``<work_dir>/<uid>``), which the operator verifies and then moves to the output location."""
 
 
-def location_arg(settings: OperatorSettings, location: str) -> str:
-    """What the transcoder is given: an S3 URI as is, a volume path inside the pod's mount."""
-    return location if is_s3(location) else volume_path(settings, location)
+def work_folder(settings: OperatorSettings, uid: str) -> str:
+    """The job's work folder on the media volume (relative to its root)."""
+    return posix_join(settings.work_dir.rstrip("/"), uid)
+
+
+def source_arg(spec: TranscodeJobSpec) -> str:
+    """The source as the transcoder sees it: an S3 URI as is, or the lone file mounted."""
+    if is_s3(spec.source):
+        return spec.source
+    return posix_join(SOURCE_MOUNT, posixpath.basename(spec.source.rstrip("/")))
+
+
+def output_arg(spec: TranscodeJobSpec) -> str:
+    """The output as the transcoder sees it: an S3 URI as is, or its work folder's ``out``."""
+    return spec.output if is_s3(spec.output) else posix_join(WORK_MOUNT, WORK_OUTPUT)
+
+
+def media_mounts(spec: TranscodeJobSpec, settings: OperatorSettings, uid: str) -> list[Any]:
+    """subPath mounts of the media volume: exactly the source (read-only) and the work folder."""
+    mounts: list[dict[str, Any]] = []
+    if not is_s3(spec.source):
+        mounts.append(
+            {"name": "media", "mountPath": source_arg(spec), "subPath": spec.source,
+             "readOnly": True}
+        )  # fmt: skip
+    if not is_s3(spec.output):
+        mounts.append(
+            {"name": "media", "mountPath": WORK_MOUNT, "subPath": work_folder(settings, uid)}
+        )
+    return mounts
 
 
 def uses_volume(spec: TranscodeJobSpec) -> bool:
@@ -125,7 +156,7 @@ def pod_failure_policy() -> dict[str, Any]:
 
 
 def _container(
-    spec: TranscodeJobSpec, settings: OperatorSettings, s3: S3Config | None
+    spec: TranscodeJobSpec, settings: OperatorSettings, s3: S3Config | None, uid: str
 ) -> dict[str, Any]:
     env = [
         {"name": "HOME", "value": SCRATCH},
@@ -134,9 +165,7 @@ def _container(
     ]
     if uses_s3(spec):
         env += s3_env(settings, s3 or S3Config())
-    mounts = [{"name": "scratch", "mountPath": SCRATCH}]
-    if uses_volume(spec):
-        mounts.insert(0, {"name": "media", "mountPath": settings.media_mount_path})
+    mounts = [*media_mounts(spec, settings, uid), {"name": "scratch", "mountPath": SCRATCH}]
     return {
         "name": names.CONTAINER,
         "image": settings.transcoder_image,
@@ -144,8 +173,8 @@ def _container(
         "args": [
             "--settings-json",
             encoding_settings_json(spec),
-            location_arg(settings, spec.source),
-            location_arg(settings, spec.output),
+            source_arg(spec),
+            output_arg(spec),
         ],
         "env": env,
         "resources": resources(spec, settings),
@@ -224,7 +253,7 @@ def build_job(
                         "fsGroup": RUN_AS,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "containers": [_container(spec, settings, s3)],
+                    "containers": [_container(spec, settings, s3, uid)],
                     "volumes": volumes,
                 },
             },

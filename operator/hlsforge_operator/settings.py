@@ -28,7 +28,6 @@ class OperatorSettings(BaseSettings):
     media_pvc: str = "hlsforge-media"
     """The ReadWriteMany claim that holds uploads and outputs, mounted in transcoder pods whose
     source or output is a volume path. Empty: S3 only (a volume path is then InvalidSpec)."""
-    media_mount_path: str = "/data"
     media_root: Path | None = Path("/data")
     """Where the operator itself sees the same volume (to verify outputs, delete sources)."""
     uploads_dir: str = "uploads"
@@ -38,6 +37,9 @@ class OperatorSettings(BaseSettings):
     """The outputs area: every output must lie below it. The uploader reads the same variable."""
     claims_dir: str = ".hlsforge/claims"
     """Where claim records live (volume folder and key prefix); outside both areas."""
+    work_dir: str = ".hlsforge/work"
+    """Volume folder of the jobs' work folders (``<work_dir>/<uid>``): the only part of the
+    volume a transcoder pod may write; outside both areas."""
     s3_bucket: str = ""
     """The bucket S3 locations may name; empty refuses every S3 location."""
     pod_namespace: str = ""

@@ -10,13 +10,16 @@ Deletes are idempotent: a missing file or object is the goal reached, not an err
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from hlsforge_api.v1alpha1 import Outputs
+from hlsforge_operator.jobspec import WORK_OUTPUT
 from hlsforge_storage.locations import (
     LocationError,
     S3Uri,
@@ -36,22 +39,36 @@ from hlsforge_transcoder.verify import verify_dir
 class StorageError(Exception):
     """The location cannot be used (outside the volume, or an I/O failure)."""
 
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
 
 class MediaStore(Protocol):
-    def verify(self, output: str) -> Outputs:
-        """Re-read a committed output; raise StorageError (with the reason) if it is not whole."""
+    """What the operator does with media. ``uid`` is the TranscodeJob's: the volume keeps each
+    job's work in ``<work>/<uid>``, the one folder its pod may write."""
+
+    def prepare(self, source: str, output: str, uid: str) -> None:
+        """Before the Job is created: the source is there (a regular file), and the job's work
+        folder exists for its pod. Raises StorageError (``missing`` set when the source is
+        absent)."""
+        ...
+
+    def verify(self, output: str, uid: str) -> Outputs:
+        """Re-read a finished output (publishing it first where the store does that); raise
+        StorageError (with the reason) if it is not whole."""
         ...
 
     def delete_source(self, source: str) -> bool:
         """Delete the source; True if it existed."""
         ...
 
-    def delete_output(self, output: str) -> bool:
+    def delete_output(self, output: str, uid: str) -> bool:
         """Delete a committed output and any partial attempts; True if anything existed."""
         ...
 
-    def clean_partial(self, output: str) -> int:
-        """Remove partial attempt directories next to ``output``; returns how many."""
+    def clean_partial(self, output: str, uid: str) -> int:
+        """Remove the job's partial attempts; returns how many."""
         ...
 
     def holds_output(self, output: str) -> bool:
@@ -60,11 +77,26 @@ class MediaStore(Protocol):
 
 
 class VolumeStore:
-    """The shared volume (a ReadWriteMany PVC) mounted at ``root``."""
+    """The shared volume (a ReadWriteMany PVC) mounted at ``root``.
 
-    def __init__(self, root: Path, max_bytes: int = MAX_TREE_BYTES) -> None:
+    A transcoder pod sees only its source (read-only) and its work folder ``<work>/<uid>``
+    (``jobspec.media_mounts``); it commits into ``<work>/<uid>/out``. The operator verifies that
+    tree and moves it to the output location with one ``rename`` (first writer wins: a rename
+    onto a non-empty folder fails), so nothing a pod writes reaches another job's media.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int = MAX_TREE_BYTES,
+        work: str = ".hlsforge/work",
+        pod_uid: int | None = None,
+    ) -> None:
         self.root = root.resolve()
         self.max_bytes = max_bytes
+        self.work = check_relative(work)
+        self.pod_uid = pod_uid
+        """Owner given to a work folder when the operator runs as root (tests, hostPath)."""
 
     def path(self, location: str) -> Path:
         """``location`` on the volume; refused when it leaves the root or passes through a
@@ -77,13 +109,42 @@ class VolumeStore:
             raise StorageError(f"{location!r} passes through a symbolic link on the media volume")
         return resolved
 
-    def verify(self, output: str) -> Outputs:
+    def work_folder(self, uid: str) -> Path:
+        return self.path(f"{self.work}/{check_relative(uid)}")
+
+    def prepare(self, source: str, output: str, uid: str) -> None:
+        if not is_s3(source):
+            path = self.path(source)
+            try:
+                info = path.lstat()
+            except FileNotFoundError:
+                raise StorageError(f"the source {source} does not exist", missing=True) from None
+            if not stat.S_ISREG(info.st_mode):
+                raise StorageError(f"the source {source} is not a regular file")
+        if not is_s3(output):
+            folder = self.work_folder(uid)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                if self.pod_uid is not None and os.geteuid() == 0:
+                    os.chown(folder, self.pod_uid, self.pod_uid)
+            except OSError as exc:
+                raise StorageError(f"cannot make the work folder of {output}: {exc}") from exc
+
+    def verify(self, output: str, uid: str) -> Outputs:
+        target = self.path(output)
+        finished = self.work_folder(uid) / WORK_OUTPUT
         try:
-            return outputs(verify_dir(self.path(output), max_bytes=self.max_bytes), output)
+            if finished.is_dir() and not finished.is_symlink():
+                manifest = verify_dir(finished, max_bytes=self.max_bytes)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                finished.rename(target)
+            else:
+                manifest = verify_dir(target, max_bytes=self.max_bytes)
+            return outputs(manifest, output)
         except TranscodeError as exc:
             raise StorageError(str(exc)) from exc
         except OSError as exc:
-            raise StorageError(f"cannot read {output}: {exc}") from exc
+            raise StorageError(f"cannot publish {output}: {exc}") from exc
 
     def delete_source(self, source: str) -> bool:
         try:
@@ -94,12 +155,14 @@ class VolumeStore:
             raise StorageError(f"cannot delete {source}: {exc}") from exc
         return True
 
-    def _partials(self, output: str) -> list[Path]:
+    def clean_partial(self, output: str, uid: str) -> int:
+        """The job's work folder, and ``<output>.tmp-*`` attempts of engines that wrote next
+        to the output (before work folders existed)."""
         target = self.path(output)
-        return sorted(target.parent.glob(f"{target.name}.tmp-*"))
-
-    def clean_partial(self, output: str) -> int:
-        partials = self._partials(output)
+        partials = sorted(target.parent.glob(f"{glob.escape(target.name)}.tmp-*"))
+        folder = self.work_folder(uid)
+        if folder.exists():
+            partials.append(folder)
         for partial in partials:
             shutil.rmtree(partial, ignore_errors=True)
         return len(partials)
@@ -107,12 +170,12 @@ class VolumeStore:
     def holds_output(self, output: str) -> bool:
         return os.path.lexists(self.path(output))
 
-    def delete_output(self, output: str) -> bool:
+    def delete_output(self, output: str, uid: str) -> bool:
         target = self.path(output)
         existed = target.exists()
         if existed:
             shutil.rmtree(target)
-        return self.clean_partial(output) > 0 or existed
+        return self.clean_partial(output, uid) > 0 or existed
 
 
 class S3Store:
@@ -128,7 +191,18 @@ class S3Store:
         except LocationError as exc:
             raise StorageError(str(exc)) from None
 
-    def verify(self, output: str) -> Outputs:
+    def prepare(self, source: str, output: str, uid: str) -> None:
+        """The source object must exist; the pod reads and publishes the objects itself."""
+        if not is_s3(source):
+            return
+        try:
+            size = self.objects.size(self.uri(source))
+        except ObjectStoreError as exc:
+            raise StorageError(f"cannot read {source}: {exc}") from exc
+        if size is None:
+            raise StorageError(f"the source {source} does not exist", missing=True)
+
+    def verify(self, output: str, uid: str) -> Outputs:
         try:
             found = verify_committed(self.objects, self.uri(output))
         except TranscodeError as exc:
@@ -144,7 +218,7 @@ class S3Store:
         except ObjectStoreError as exc:
             raise StorageError(f"cannot delete {source}: {exc}") from exc
 
-    def clean_partial(self, output: str) -> int:
+    def clean_partial(self, output: str, uid: str) -> int:
         """Remove every version folder no commit names (called once no pod can be writing)."""
         try:
             return len(sweep_versions(self.objects, self.uri(output), max_age_s=-1))
@@ -157,7 +231,7 @@ class S3Store:
         except TranscodeError as exc:
             raise StorageError(str(exc)) from exc
 
-    def delete_output(self, output: str) -> bool:
+    def delete_output(self, output: str, uid: str) -> bool:
         try:
             return self.objects.delete_prefix(self.uri(output)) > 0
         except ObjectStoreError as exc:
@@ -185,17 +259,25 @@ class Stores:
             raise StorageError(f"{location!r} is a volume path; this operator has no volume")
         return self.volume
 
-    def verify(self, output: str) -> Outputs:
-        return self.store(output).verify(output)
+    def prepare(self, source: str, output: str, uid: str) -> None:
+        """Only the volume prepares anything (it skips the S3 locations)."""
+        if is_s3(source) and is_s3(output):
+            return
+        if self.volume is None:
+            raise StorageError("a volume location, and this operator has no volume")
+        self.volume.prepare(source, output, uid)
+
+    def verify(self, output: str, uid: str) -> Outputs:
+        return self.store(output).verify(output, uid)
 
     def delete_source(self, source: str) -> bool:
         return self.store(source).delete_source(source)
 
-    def delete_output(self, output: str) -> bool:
-        return self.store(output).delete_output(output)
+    def delete_output(self, output: str, uid: str) -> bool:
+        return self.store(output).delete_output(output, uid)
 
-    def clean_partial(self, output: str) -> int:
-        return self.store(output).clean_partial(output)
+    def clean_partial(self, output: str, uid: str) -> int:
+        return self.store(output).clean_partial(output, uid)
 
     def holds_output(self, output: str) -> bool:
         return self.store(output).holds_output(output)

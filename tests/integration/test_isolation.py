@@ -10,6 +10,7 @@ show as missing files. One transcode runs at a time, so "queued" is real.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,9 +132,13 @@ def test_two_jobs_naming_one_source_the_second_is_refused(env: Env) -> None:
 
 
 def test_a_high_priority_job_cannot_take_a_queued_jobs_output(env: Env) -> None:
-    # The blocker holds the only slot for a while: its source is missing, which the
-    # transcoder reports as retryable, so the Job retries with back-off, then fails.
-    env.api.create_tj("blocker", source="uploads/missing.mp4", output="hls/blocker", maxRetries=2)
+    # The blocker holds the only slot: its pod asks for more CPU than the node has.
+    env.api.create_tj(
+        "blocker",
+        source=env.clip("blocker.mp4", seconds=1, size="160x90"),
+        output="hls/blocker",
+        resources={"requests": {"cpu": "64"}, "limits": {"cpu": "64"}},
+    )
     env.wait_phase("blocker", {"Running"}, timeout=60)
     env.api.create_tj("queued", source=env.clip("queued.mp4", seconds=1), output="hls/q", **SMALL)
     assert env.wait_phase("queued", {"Queued"}, timeout=30)["phase"] == "Queued"
@@ -141,9 +146,15 @@ def test_a_high_priority_job_cannot_take_a_queued_jobs_output(env: Env) -> None:
         "jumper", source=env.clip("jumper.mp4", seconds=1), output="hls/q", priority=100, **SMALL
     )
     refused(env, "jumper", "OutputConflict", "is claimed by TranscodeJob")
-    assert env.wait_phase("blocker", {"Succeeded", "Failed"}, timeout=300)["phase"] == "Failed"
+    delete_and_wait(env, "blocker")
     assert env.wait_phase("queued", {"Succeeded", "Failed"}, timeout=300)["phase"] == "Succeeded"
     assert (env.media.root / "uploads" / "jumper.mp4").exists()
+
+
+def test_a_missing_source_fails_at_once_and_the_pod_never_sees_the_volume(env: Env) -> None:
+    env.api.create_tj("ghost", source="uploads/ghost.mp4", output="hls/ghost", **SMALL)
+    refused(env, "ghost", "SourceMissing", "uploads/ghost.mp4 does not exist")
+    assert not (env.media.root / "uploads" / "ghost.mp4").exists()
 
 
 def test_claims_are_released_when_a_failed_job_goes(env: Env) -> None:
@@ -158,3 +169,36 @@ def test_claims_are_released_when_a_failed_job_goes(env: Env) -> None:
     env.clip("notes.mp4", seconds=1, size="160x90")
     env.api.create_tj("notes2", source="uploads/notes.mp4", output="hls/notes", **SMALL)
     assert env.wait_phase("notes2", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+
+
+def test_a_transcoder_pod_sees_only_its_source_and_its_work_folder(
+    env: Env, victim: dict[str, str]
+) -> None:
+    source = env.clip("peek.mp4", seconds=30, size="640x360", noise=True)
+    env.api.create_tj("peek", source=source, output="hls/peek", renditions=LADDER)
+
+    def running_pod() -> str | None:
+        pods = env.api.pods("hlsforge.io/transcodejob=peek")
+        return next((p.metadata.name for p in pods if p.status.phase == "Running"), None)
+
+    pod = wait_for("peek's pod to run", running_pod, timeout=120)
+    look = (
+        "import json, os\n"
+        "seen = sorted(os.path.join(d, n) for d, ds, fs in os.walk('/media') for n in ds + fs)\n"
+        "print(json.dumps({'seen': seen, 'data': os.path.exists('/data'),"
+        " 'source_writable': os.access('/media/source/peek.mp4', os.W_OK)}))\n"
+    )
+    done = env.cluster.kubectl(
+        "exec", "-n", env.namespace, pod, "-c", "transcoder", "--", "python3", "-c", look
+    )
+    inside = json.loads(done.stdout)
+    assert inside["data"] is False and inside["source_writable"] is False, inside
+    top = {p for p in inside["seen"] if p.count("/") == 2}
+    assert top == {"/media/source", "/media/work"}, inside["seen"]
+    assert [p for p in inside["seen"] if p.startswith("/media/source/")] == [
+        "/media/source/peek.mp4"
+    ]
+    assert not any("victim" in p for p in inside["seen"])
+    assert env.wait_phase("peek", {"Succeeded", "Failed"}, timeout=300)["phase"] == "Succeeded"
+    assert (env.media.root / "hls" / "peek" / "master.m3u8").exists()
+    unchanged(env, victim)

@@ -94,23 +94,23 @@ def test_operator_store_on_s3(s3: S3Objects, clips: Clips) -> None:
     output = S3Uri("store", "hls/op")
     stores = Stores(None, lambda: S3Store(s3))
     with pytest.raises(StorageError, match="no committed output"):
-        stores.verify(str(output))
+        stores.verify(str(output), "uid")
     run_job(str(source), str(output), settings)
     s3.put(output.child("v20000101T000000Z-dead0000/180p/seg.ts"), b"a dead attempt")
 
-    outputs = stores.verify(str(output))
+    outputs = stores.verify(str(output), "uid")
     assert outputs.master_playlist.startswith("s3://store/hls/op/v")
     assert outputs.master_playlist.endswith("/master.m3u8")
     assert [r.name for r in outputs.renditions] == ["180p"]
-    assert stores.clean_partial(str(output)) == 1
-    assert stores.verify(str(output)).master_playlist == outputs.master_playlist
+    assert stores.clean_partial(str(output), "uid") == 1
+    assert stores.verify(str(output), "uid").master_playlist == outputs.master_playlist
 
     assert stores.delete_source(str(source)) is True
     assert stores.delete_source(str(source)) is False  # idempotent
-    assert stores.delete_output(str(output)) is True
+    assert stores.delete_output(str(output), "uid") is True
     assert list(s3.listing(output)) == []
     with pytest.raises(StorageError, match="no volume"):
-        stores.verify("hls/op")
+        stores.verify("hls/op", "uid")
 
 
 def test_stores_send_volume_paths_to_the_volume(tmp_path: Path) -> None:

@@ -61,8 +61,23 @@ def test_pod_is_hardened() -> None:
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert mounts == {"/data": "media", "/tmp": "scratch"}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    # The pod never sees the media volume whole: its source alone, read-only, and its own
+    # work folder (named by the TranscodeJob's UID).
+    assert mounts == {
+        "/media/source/a.mp4": {
+            "name": "media",
+            "mountPath": "/media/source/a.mp4",
+            "subPath": "up/a.mp4",
+            "readOnly": True,
+        },
+        "/media/work": {
+            "name": "media",
+            "mountPath": "/media/work",
+            "subPath": ".hlsforge/work/uid-1",
+        },
+        "/tmp": {"name": "scratch", "mountPath": "/tmp"},
+    }
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["media"]["persistentVolumeClaim"] == {"claimName": "media"}
     assert volumes["scratch"]["emptyDir"]["sizeLimit"] == SETTINGS.scratch_size_limit
@@ -89,7 +104,7 @@ def test_container_gets_encoding_settings_and_volume_paths() -> None:
     assert container["image"] == "hlsforge/transcoder:test"
     flag, settings_json, src, dest = container["args"]
     assert flag == "--settings-json"
-    assert (src, dest) == ("/data/up/a.mp4", "/data/hls/a")
+    assert (src, dest) == ("/media/source/a.mp4", "/media/work/out")
     settings = EncodingSettings.model_validate(json.loads(settings_json))
     assert settings.segment_format == "fmp4"
     assert settings.audio.codec == "none"
@@ -191,8 +206,9 @@ def test_mixed_locations_mount_the_volume_and_configure_s3() -> None:
     parsed = TranscodeJobSpec.model_validate({"source": "up/a.mp4", "output": "s3://media/hls/a"})
     pod = pod_spec(jobspec.build_job("clip", "ns", "uid", parsed, SETTINGS, S3))
     (container,) = pod["containers"]
-    assert container["args"][-2:] == ["/data/up/a.mp4", "s3://media/hls/a"]
+    assert container["args"][-2:] == ["/media/source/a.mp4", "s3://media/hls/a"]
     assert {v["name"] for v in pod["volumes"]} == {"media", "scratch"}
+    assert [m.get("subPath") for m in container["volumeMounts"]] == ["up/a.mp4", None]
     assert any(e["name"] == "HLSFORGE_S3_ENDPOINT" for e in container["env"])
 
 

@@ -5,7 +5,7 @@ disjoint areas: sources live below ``uploads/`` and outputs below ``hls/`` (both
 on the volume and in every allowed bucket alike. A source inside the outputs area could name a
 segment of somebody's published output (and so have it deleted); an output inside the sources
 area could be read back as a "source". Claim records live in a third folder that no location
-can name.
+can name, and the jobs' work folders in a fourth.
 
 When the operator watches every namespace, each namespace gets its own folder inside each area
 (``uploads/<namespace>/``, ``hls/<namespace>/``), so one namespace can never name another's
@@ -36,13 +36,20 @@ class Areas:
     """Folder (volume) or key prefix (S3) of outputs."""
     claims: str = ".hlsforge/claims"
     """Folder (volume) or key prefix (S3) of claim records; no location may lie inside it."""
+    work: str = ".hlsforge/work"
+    """Volume folder of the jobs' work folders; no location may lie inside it."""
     buckets: frozenset[str] = frozenset()
     """Buckets S3 locations may name; empty refuses every S3 location."""
     per_namespace: bool = False
     """Each namespace has its own folder inside each area (cluster-wide operators)."""
 
     def __post_init__(self) -> None:
-        folders = {"sources": self.sources, "outputs": self.outputs, "claims": self.claims}
+        folders = {
+            "sources": self.sources,
+            "outputs": self.outputs,
+            "claims": self.claims,
+            "work": self.work,
+        }
         for what, folder in folders.items():
             try:
                 check_relative(folder)
