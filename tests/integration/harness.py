@@ -236,6 +236,16 @@ class OperatorProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def wait_phase_or_log(
+    api: Api, operator: OperatorProcess, name: str, phases: set[str], timeout: float
+) -> dict[str, Any]:
+    """``api.wait_phase``, with the operator's log tail in the failure message."""
+    try:
+        return api.wait_phase(name, phases, timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- operator log ---\n{operator.log_tail()}") from None
+
+
 class Api:
     """Typed-enough access to TranscodeJobs, Jobs and pods through the Python client."""
 
@@ -352,12 +362,7 @@ class Env:
         )
 
     def wait_phase(self, name: str, phases: set[str], timeout: float = 240) -> dict[str, Any]:
-        try:
-            return self.api.wait_phase(name, phases, timeout)
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{exc}\n--- operator log ---\n{self.operator.log_tail()}"
-            ) from None
+        return wait_phase_or_log(self.api, self.operator, name, phases, timeout)
 
     def wait_source_deleted(self, name: str) -> dict[str, Any]:
         """Succeeded is persisted before the source is deleted, one reconciliation later."""

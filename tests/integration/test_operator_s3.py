@@ -28,6 +28,7 @@ from tests.integration.harness import (
     operator_env,
     prepare_platform,
     wait_for,
+    wait_phase_or_log,
 )
 from tests.integration.s3_cluster import SECRET, ClusterS3
 from tests.media.conftest import decode_errors
@@ -48,12 +49,7 @@ class Env:
     operator: OperatorProcess
 
     def wait_phase(self, name: str, phases: set[str], timeout: float = 240) -> dict[str, Any]:
-        try:
-            return self.api.wait_phase(name, phases, timeout)
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{exc}\n--- operator log ---\n{self.operator.log_tail()}"
-            ) from None
+        return wait_phase_or_log(self.api, self.operator, name, phases, timeout)
 
     def put_clip(self, tmp: Path, name: str, **kwargs: Any) -> str:
         clip = make_clip(tmp / name, **kwargs)
