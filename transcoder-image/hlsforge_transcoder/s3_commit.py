@@ -15,6 +15,7 @@ import contextlib
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from hlsforge_storage.locations import LocationError, S3Uri
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
-from hlsforge_storage.tree import LocalTree, S3Tree, sha256_file
+from hlsforge_storage.tree import MAX_TEXT, LocalTree, S3Tree, sha256_file
 from hlsforge_transcoder.errors import StorageError, VerifyFailed
 from hlsforge_transcoder.manifest import MANIFEST
 from hlsforge_transcoder.verify import verify_tree
@@ -123,8 +124,11 @@ def sweep_versions(
     return stale
 
 
-def publish(objects: S3Objects, local: Path, output: S3Uri) -> tuple[S3Uri, dict[str, Any], bool]:
-    """Upload the verified output in directory ``local`` and commit it.
+def publish(
+    objects: S3Objects, local: Path | Mapping[str, Path], output: S3Uri
+) -> tuple[S3Uri, dict[str, Any], bool]:
+    """Upload the verified output in directory ``local`` (or the files of one, relative name
+    -> path, manifest included) and commit it.
 
     Returns ``(committed root, manifest, True)``, or the winner's root and manifest and False
     when another attempt committed first. Any failure before the commit removes this
@@ -134,14 +138,19 @@ def publish(objects: S3Objects, local: Path, output: S3Uri) -> tuple[S3Uri, dict
         root = output.child(new_version())
     except LocationError as exc:
         raise StorageError("BadDestination", str(exc)) from None
-    sizes = LocalTree(local).sizes()
-    manifest = json.loads((local / MANIFEST).read_text(encoding="utf-8"))
-    sums = {rel: fact["sha256"] for rel, fact in manifest["files"].items()}
-    sums[MANIFEST] = sha256_file(local / MANIFEST)
-    files: dict[str, Path | bytes] = {rel: local / rel for rel in sizes if rel != MANIFEST}
+    if isinstance(local, Path):
+        local = {rel: local / rel for rel in LocalTree(local).sizes()}
+    if MANIFEST not in local:
+        raise VerifyFailed("ManifestMissing", f"no {MANIFEST} in the output to publish")
+    manifest, sums = _manifest_sums(local[MANIFEST])
+    unlisted = sorted(set(local) - set(sums) - {MANIFEST})
+    if unlisted:  # refused before anything is uploaded, never sent without a checksum
+        raise VerifyFailed("FilesMismatch", f"unexpected {unlisted[:3]}")
+    sums[MANIFEST] = sha256_file(local[MANIFEST])
+    files: dict[str, Path | bytes] = {rel: path for rel, path in local.items() if rel != MANIFEST}
     try:
         objects.upload_tree(files, root, sums)
-        objects.upload_tree({MANIFEST: local / MANIFEST}, root, sums)
+        objects.upload_tree({MANIFEST: local[MANIFEST]}, root, sums)
         verify_tree(S3Tree(objects, root))
         record = CommitRecord(root.relative_to(output), sums[MANIFEST], _now())
         won = objects.put(output.child(COMMIT), record.render(), if_none_match=True,
@@ -158,6 +167,21 @@ def publish(objects: S3Objects, local: Path, output: S3Uri) -> tuple[S3Uri, dict
     if found is None:
         raise StorageError("CommitLost", f"{output} refused our commit but holds none")
     return found[0], found[1], False
+
+
+def _manifest_sums(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The manifest to publish and each file's SHA-256 from it; ``VerifyFailed`` for anything
+    but a bounded manifest we wrote (what the publisher is handed is untrusted)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_TEXT + 1)
+        if len(data) > MAX_TEXT:
+            raise ValueError(f"larger than {MAX_TEXT} bytes")
+        manifest = json.loads(data)
+        sums = {rel: str(fact["sha256"]) for rel, fact in manifest["files"].items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise VerifyFailed("ManifestInvalid", f"{MANIFEST} cannot be read: {exc}") from None
+    return manifest, sums
 
 
 def _now() -> str:
