@@ -53,7 +53,8 @@ def running_stack(cluster: KubeCluster, prefix: str, *, s3: bool = False) -> Ite
     settings: dict[str, str] = {}
     uploader_settings: dict[str, str] = {}
     if server is not None:
-        settings = server.operator_env | {"HLSFORGE_MEDIA_PVC": ""}
+        # The operator admits S3 locations only in its bucket (762d15c).
+        settings = server.operator_env | {"HLSFORGE_MEDIA_PVC": "", "HLSFORGE_S3_BUCKET": S3_BUCKET}
         uploader_settings = server.env | {
             "HLSFORGE_STORAGE": "s3",
             "HLSFORGE_S3_BUCKET": S3_BUCKET,
