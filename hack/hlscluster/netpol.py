@@ -49,7 +49,7 @@ from .settings import (
 NAME = "kube-network-policies"
 NAMESPACE = "kube-system"
 SA_DIR = "/run/secrets/kubernetes.io/serviceaccount"  # /var/run is /run
-TOKEN_HOURS = 24 * 365  # re-issued at every start; the process holds it in memory only
+TOKEN_HOURS = 24 * 365  # re-issued at every start; stored 0600 in <state>/kube-network-policies
 CHAIN = "HLSFORGE-NETPOL"
 stop_signal = signal.SIGINT
 
