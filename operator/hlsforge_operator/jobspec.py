@@ -23,6 +23,7 @@ from hlsforge_operator import names
 from hlsforge_operator.settings import OperatorSettings
 from hlsforge_storage.locations import is_s3
 from hlsforge_storage.s3config import S3Config
+from hlsforge_transcoder.broker_client import SOCKET_ENV
 
 RUN_AS = 10001
 SCRATCH = "/tmp"  # noqa: S108 - an emptyDir mounted there, private to the pod
@@ -125,8 +126,26 @@ def unsupported(spec: TranscodeJobSpec, settings: OperatorSettings) -> str | Non
     return None
 
 
+PUBLISHER = "publisher"
+PUBLISHER_UID = 10002
+"""The publisher's own uid: the transcoder container (``RUN_AS``) cannot read its
+``/proc/<pid>/environ`` (nor see its processes: the pod shares no process namespace)."""
+PUBLISHER_DIR = "/run/hlsforge"
+"""The publisher's own emptyDir: its socket, home and working directory. The transcoder
+container mounts it read-only, so it can connect but never replace the socket or plant files
+that the publisher's Python or boto3 would load (the shared scratch is writable by both)."""
+PUBLISHER_SOCKET = f"{PUBLISHER_DIR}/publisher.sock"
+PUBLISHER_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "96Mi", "ephemeral-storage": "16Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "256Mi"},
+}
+SKIP_IRSA = "eks.amazonaws.com/skip-containers"
+"""EKS's pod identity webhook injects the role's credentials into every container but these."""
+
+
 def s3_env(settings: OperatorSettings, s3: S3Config) -> list[dict[str, Any]]:
-    """How the pod reaches S3: the settings as values, credentials only by Secret reference."""
+    """How the publisher reaches S3: the settings as values, credentials only by Secret
+    reference (or IRSA)."""
     values = s3.to_env()
     if settings.s3_transcoder_endpoint:
         values["HLSFORGE_S3_ENDPOINT"] = settings.s3_transcoder_endpoint
@@ -137,6 +156,56 @@ def s3_env(settings: OperatorSettings, s3: S3Config) -> list[dict[str, Any]]:
             ref = {"name": settings.s3_credentials_secret, "key": key}
             env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
     return env
+
+
+def publisher_container(
+    spec: TranscodeJobSpec, settings: OperatorSettings, s3: S3Config | None
+) -> dict[str, Any]:
+    """The native sidecar (an init container that keeps running) that alone holds the S3
+    settings and keys, serving the transcoder's requests for this job's one source and one
+    output. Kubernetes stops it once the transcoder container has exited, so it never keeps
+    the Job from completing; ``python3 -P`` and a private working directory keep it from
+    importing anything from the shared scratch."""
+    args = ["--socket", PUBLISHER_SOCKET, "--scratch", SCRATCH, "--allowed-uid", str(RUN_AS)]
+    args += ["--source", spec.source] if is_s3(spec.source) else []
+    args += ["--output", spec.output] if is_s3(spec.output) else []
+    env = [
+        {"name": "HOME", "value": PUBLISHER_DIR},
+        {"name": "TMPDIR", "value": PUBLISHER_DIR},
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        {"name": "PYTHONSAFEPATH", "value": "1"},
+        *s3_env(settings, s3 or S3Config()),
+    ]
+    return {
+        "name": PUBLISHER,
+        "image": settings.transcoder_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "restartPolicy": "Always",
+        "command": ["python3", "-P", "-m", "hlsforge_transcoder.publisher"],
+        "args": args,
+        "workingDir": PUBLISHER_DIR,
+        "env": env,
+        "resources": PUBLISHER_RESOURCES,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": PUBLISHER_UID,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # The transcoder starts only once the socket accepts (it also waits, as a fallback).
+        "startupProbe": {
+            "exec": {"command": ["/usr/bin/test", "-S", PUBLISHER_SOCKET]},
+            "periodSeconds": 1,
+            "failureThreshold": 120,
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [
+            {"name": "scratch", "mountPath": SCRATCH},
+            {"name": PUBLISHER, "mountPath": PUBLISHER_DIR},
+        ],
+    }
 
 
 def pod_failure_policy() -> dict[str, Any]:
@@ -163,9 +232,11 @@ def _container(
         {"name": "TMPDIR", "value": SCRATCH},
         {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
     ]
-    if uses_s3(spec):
-        env += s3_env(settings, s3 or S3Config())
+    if uses_s3(spec):  # S3 through the publisher: no S3 setting and no key here
+        env.append({"name": SOCKET_ENV, "value": PUBLISHER_SOCKET})
     mounts = [*media_mounts(spec, settings, uid), {"name": "scratch", "mountPath": SCRATCH}]
+    if uses_s3(spec):
+        mounts.append({"name": PUBLISHER, "mountPath": PUBLISHER_DIR, "readOnly": True})
     return {
         "name": names.CONTAINER,
         "image": settings.transcoder_image,
@@ -213,6 +284,15 @@ def build_job(
     if uses_volume(spec):
         claim = {"claimName": settings.media_pvc}
         volumes.insert(0, {"name": "media", "persistentVolumeClaim": claim})
+    template: dict[str, Any] = {"labels": labels}
+    publisher: dict[str, Any] = {}
+    if uses_s3(spec):
+        volumes.append({"name": PUBLISHER, "emptyDir": {"sizeLimit": "16Mi"}})
+        template["annotations"] = {
+            SKIP_IRSA: names.CONTAINER,
+            "kubectl.kubernetes.io/default-container": names.CONTAINER,
+        }
+        publisher["initContainers"] = [publisher_container(spec, settings, s3)]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -240,7 +320,7 @@ def build_job(
             "podReplacementPolicy": "Failed",
             "podFailurePolicy": pod_failure_policy(),
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": template,
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": settings.transcoder_service_account,
@@ -255,6 +335,7 @@ def build_job(
                     },
                     "containers": [_container(spec, settings, s3, uid)],
                     "volumes": volumes,
+                    **publisher,
                 },
             },
         },

@@ -177,39 +177,87 @@ def build_s3(settings: OperatorSettings = SETTINGS, **spec: Any) -> dict[str, An
     return jobspec.build_job("clip", "media-ns", "uid-1", parsed, settings, S3)
 
 
-def test_s3_job_passes_uris_mounts_no_volume_and_refers_to_credentials() -> None:
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_s3_job_keeps_every_s3_setting_and_key_out_of_the_transcoder_container() -> None:
     settings = SETTINGS.model_copy(update={"s3_credentials_secret": "s3-creds"})
     pod = pod_spec(build_s3(settings))
     (container,) = pod["containers"]
+    assert container["name"] == names.CONTAINER
     assert container["args"][-2:] == ["s3://media/up/a.mp4", "s3://media/hls/a"]
-    assert [v["name"] for v in pod["volumes"]] == ["scratch"]
-    assert [m["name"] for m in container["volumeMounts"]] == ["scratch"]
-    env = {e["name"]: e for e in container["env"]}
+    assert [v["name"] for v in pod["volumes"]] == ["scratch", "publisher"]
+    assert container["volumeMounts"] == [
+        {"name": "scratch", "mountPath": "/tmp"},
+        {"name": "publisher", "mountPath": "/run/hlsforge", "readOnly": True},
+    ]
+    env = env_of(container)
+    assert not [name for name in env if name.startswith(("AWS_", "HLSFORGE_S3_"))], env
+    assert not [e for e in env.values() if "valueFrom" in e]
+    assert env["HLSFORGE_PUBLISHER_SOCKET"]["value"] == "/run/hlsforge/publisher.sock"
+    assert pod["automountServiceAccountToken"] is False
+    # On EKS the identity webhook must leave the transcoder container alone.
+    annotations = build_s3(settings)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["eks.amazonaws.com/skip-containers"] == names.CONTAINER
+
+
+def test_s3_job_runs_the_publisher_as_a_hardened_native_sidecar_with_the_keys() -> None:
+    settings = SETTINGS.model_copy(update={"s3_credentials_secret": "s3-creds"})
+    pod = pod_spec(build_s3(settings))
+    (publisher,) = pod["initContainers"]
+    assert publisher["name"] == "publisher" and publisher["restartPolicy"] == "Always"
+    assert publisher["image"] == "hlsforge/transcoder:test"
+    assert publisher["command"] == ["python3", "-P", "-m", "hlsforge_transcoder.publisher"]
+    assert publisher["args"] == [
+        "--socket", "/run/hlsforge/publisher.sock", "--scratch", "/tmp", "--allowed-uid",
+        str(jobspec.RUN_AS), "--source", "s3://media/up/a.mp4", "--output", "s3://media/hls/a",
+    ]  # fmt: skip
+    assert publisher["workingDir"] == "/run/hlsforge"  # never the shared, writable scratch
+    sc = publisher["securityContext"]
+    assert sc["runAsUser"] == jobspec.PUBLISHER_UID != pod["securityContext"]["runAsUser"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert publisher["startupProbe"]["exec"]["command"][-1] == "/run/hlsforge/publisher.sock"
+    env = env_of(publisher)
+    assert env["HOME"]["value"] == "/run/hlsforge"
     assert env["HLSFORGE_S3_ENDPOINT"]["value"] == "http://s3.media.svc:7070"
     assert env["HLSFORGE_S3_REGION"]["value"] == "eu-west-1"
     assert env["HLSFORGE_S3_ADDRESSING"]["value"] == "path"
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert "value" not in env[key]  # by reference only: no key in the Job object
         assert env[key]["valueFrom"] == {"secretKeyRef": {"name": "s3-creds", "key": key}}
-    assert pod["automountServiceAccountToken"] is False
+    # The failure policy still reads the transcoder's exit codes, not the sidecar's.
+    rule = build_s3(settings)["spec"]["podFailurePolicy"]["rules"][0]
+    assert rule["onExitCodes"]["containerName"] == names.CONTAINER
 
 
 def test_s3_job_without_secret_uses_the_default_chain_and_pod_endpoint_override() -> None:
     settings = SETTINGS.model_copy(update={"s3_transcoder_endpoint": "http://10.0.0.5:7070"})
-    (container,) = pod_spec(build_s3(settings))["containers"]
-    env = {e["name"]: e for e in container["env"]}
+    (publisher,) = pod_spec(build_s3(settings))["initContainers"]
+    env = env_of(publisher)
     assert "AWS_ACCESS_KEY_ID" not in env
     assert env["HLSFORGE_S3_ENDPOINT"]["value"] == "http://10.0.0.5:7070"
 
 
-def test_mixed_locations_mount_the_volume_and_configure_s3() -> None:
+def test_mixed_locations_mount_the_volume_and_publish_through_the_publisher() -> None:
     parsed = TranscodeJobSpec.model_validate({"source": "up/a.mp4", "output": "s3://media/hls/a"})
     pod = pod_spec(jobspec.build_job("clip", "ns", "uid", parsed, SETTINGS, S3))
     (container,) = pod["containers"]
     assert container["args"][-2:] == ["/media/source/a.mp4", "s3://media/hls/a"]
-    assert {v["name"] for v in pod["volumes"]} == {"media", "scratch"}
-    assert [m.get("subPath") for m in container["volumeMounts"]] == ["up/a.mp4", None]
-    assert any(e["name"] == "HLSFORGE_S3_ENDPOINT" for e in container["env"])
+    assert {v["name"] for v in pod["volumes"]} == {"media", "scratch", "publisher"}
+    assert [m.get("subPath") for m in container["volumeMounts"]] == ["up/a.mp4", None, None]
+    assert "HLSFORGE_S3_ENDPOINT" not in env_of(container)
+    (publisher,) = pod["initContainers"]
+    assert publisher["args"][-2:] == ["--output", "s3://media/hls/a"]  # no source to grant
+    assert "media" not in {m["name"] for m in publisher["volumeMounts"]}
+
+
+def test_volume_jobs_have_no_publisher() -> None:
+    pod = pod_spec(build())
+    assert "initContainers" not in pod
+    assert "annotations" not in build()["spec"]["template"]["metadata"]
 
 
 def test_volume_job_on_an_s3_only_platform_is_refused() -> None:
