@@ -8,6 +8,9 @@ through a port-forward; the pods reach it as ``http://s3:7070`` with keys from a
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,15 +98,20 @@ def test_s3_job_succeeds_deletes_the_source_and_its_output_goes_with_the_cr(
 
     (pod,) = env.api.pods()
     volumes = {v.name for v in pod.spec.volumes}
-    assert volumes == {"scratch"}  # S3 only: no media volume in the pod
+    assert volumes == {"scratch", "publisher"}  # S3 only: no media volume in the pod
     (container,) = pod.spec.containers
-    keys = {e.name: e for e in container.env if e.name.startswith("AWS_")}
+    assert not [e.name for e in container.env if e.name.startswith("AWS_")]
+    (publisher,) = pod.spec.init_containers  # the keys are the publisher's alone
+    keys = {e.name: e for e in publisher.env if e.name.startswith("AWS_")}
     assert keys["AWS_SECRET_ACCESS_KEY"].value is None  # by Secret reference only
     assert keys["AWS_SECRET_ACCESS_KEY"].value_from.secret_key_ref.name == SECRET
 
     # No key and no presigned URL in what the operator or the pod printed.
     pod_log = env.cluster.kubectl("logs", "-n", env.namespace, pod.metadata.name).stdout
-    for text in (pod_log, env.operator.log_tail(10_000)):
+    publisher_log = env.cluster.kubectl(
+        "logs", "-n", env.namespace, pod.metadata.name, "-c", "publisher"
+    ).stdout
+    for text in (pod_log, publisher_log, env.operator.log_tail(10_000)):
         assert env.s3.secret_key not in text and "X-Amz-Signature" not in text
     assert '"event":"publishing"' in pod_log
 
@@ -200,3 +208,89 @@ def test_s3_jobs_touch_only_their_own_objects(env: Env, tmp_path: Path) -> None:
         timeout=30,
     )
     assert env.objects.size(S3Uri(BUCKET, "uploads/same.mp4")) is not None  # refused: kept
+
+
+SCAN = r"""
+import hashlib, json, os
+seen = {}
+for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
+    try:
+        raw = open(f"/proc/{pid}/environ", "rb").read()
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()[:300]
+    except OSError as exc:
+        seen[pid] = {"error": exc.strerror}
+        continue
+    pairs = [i.split("=", 1) for i in raw.decode(errors="replace").split("\0") if "=" in i]
+    seen[pid] = {"cmd": cmd, "env": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in pairs}}
+print(json.dumps(seen))
+"""
+"""Every process the transcoder container can see, with its environment as name -> SHA-256
+of the value (so no value, and no key, is ever printed)."""
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_s3_transcoder_container_holds_no_key_seen_from_inside(env: Env, tmp_path: Path) -> None:
+    """While a job runs, from inside its transcoder container: no process there (the engine,
+    ffmpeg, ffprobe, the shell we exec) has an AWS or S3 variable or the key's value in its
+    environment, and the publisher's processes are not even visible. The publisher container,
+    as the control, has the key."""
+    source = env.put_clip(tmp_path, "inside.mp4", seconds=20, size="640x360")
+    output = S3Uri(BUCKET, "hls/inside")
+    slow = {"limits": {"cpu": "150m"}}  # a run long enough to look inside while it encodes
+    env.api.create_tj("inside", source=source, output=str(output), renditions=LADDER,
+                      resources=slow)  # fmt: skip
+    scan: dict[str, Any] | None = None
+    deadline = time.monotonic() + 180
+    while scan is None:
+        assert time.monotonic() < deadline, "the transcoder container never ran"
+        assert env.api.status("inside").get("phase") not in ("Succeeded", "Failed"), (
+            "the job ended before it could be looked at"
+        )
+        pods = env.api.pods("hlsforge.io/transcodejob=inside")
+        running = [
+            p for p in pods
+            for c in p.status.container_statuses or []
+            if c.name == "transcoder" and c.state.running
+        ]  # fmt: skip
+        if not running:
+            time.sleep(0.5)
+            continue
+        pod = running[0].metadata.name
+        done = env.cluster.kubectl("exec", "-n", env.namespace, pod, "-c", "transcoder", "--",
+                                   "python3", "-c", SCAN, check=False)  # fmt: skip
+        if done.returncode == 0:
+            scan = json.loads(done.stdout)
+            control = env.cluster.kubectl("exec", "-n", env.namespace, pod, "-c", "publisher",
+                                          "--", "python3", "-c", SCAN)  # fmt: skip
+            for _ in range(20):  # look again until ffmpeg is caught too (or the run ends)
+                if "ffmpeg" in json.dumps(scan):
+                    break
+                again = env.cluster.kubectl("exec", "-n", env.namespace, pod, "-c", "transcoder",
+                                            "--", "python3", "-c", SCAN, check=False)  # fmt: skip
+                if again.returncode != 0:
+                    break
+                scan |= {f"{pid}@{len(scan)}": p for pid, p in json.loads(again.stdout).items()}
+    readable = {pid: p for pid, p in scan.items() if "env" in p}
+    commands = " | ".join(p["cmd"] for p in readable.values())
+    assert "hlsforge_transcoder" in commands, scan  # the engine itself was read, running
+    assert len(readable) >= 2, scan  # the engine and this scan, at least
+    secret, access = _sha(env.s3.secret_key), _sha(env.s3.access_key)
+    for pid, process in readable.items():
+        names = [n for n in process["env"] if n.startswith(("AWS_", "HLSFORGE_S3_"))]
+        assert names == [], (pid, process["cmd"], names)
+        assert not {secret, access} & set(process["env"].values()), (pid, process["cmd"])
+    assert "publisher" not in commands  # the sidecar's processes are not visible here
+    # Control: in the publisher container the same scan finds the key (so the scan works).
+    publisher = json.loads(control.stdout)
+    assert any(
+        p.get("env", {}).get("AWS_SECRET_ACCESS_KEY") == secret for p in publisher.values()
+    ), "the control found no key in the publisher container"
+
+    status = env.wait_phase("inside", {"Succeeded", "Failed"}, timeout=300)
+    assert status["phase"] == "Succeeded", status  # the sidecar did not hold the Job open
+    assert verify_committed(env.objects, output) is not None
+    (job,) = [j for j in env.api.jobs() if j.metadata.name == "inside-transcode"]
+    assert job.status.succeeded == 1
