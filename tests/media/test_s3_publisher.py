@@ -63,10 +63,15 @@ def start_publisher(s3_server: S3Server, scratch: Path, tmp_path: Path) -> Itera
     started: list[subprocess.Popen[bytes]] = []
 
     def start(
-        *, source: S3Uri = SOURCE, output: S3Uri = OUTPUT, access: str = "stream"
+        *,
+        source: S3Uri = SOURCE,
+        output: S3Uri = OUTPUT,
+        access: str = "stream",
+        addressing: str = "path",
     ) -> tuple[subprocess.Popen[bytes], Path]:
         path = scratch / "publisher" / "publisher.sock"
-        env = {"PATH": os.environ["PATH"], **s3_server.env, "HLSFORGE_S3_SOURCE_ACCESS": access}
+        env = {"PATH": os.environ["PATH"], **s3_server.env, "HLSFORGE_S3_SOURCE_ACCESS": access,
+               "HLSFORGE_S3_ADDRESSING": addressing}  # fmt: skip
         argv = [sys.executable, "-m", "hlsforge_transcoder.publisher", "--socket", str(path),
                 "--scratch", str(scratch), "--source", str(source),
                 "--output", str(output)]  # fmt: skip
@@ -221,3 +226,14 @@ def test_the_publisher_refuses_other_locations_and_unsafe_folders(
     assert isinstance(reply, ErrorReply) and "exceeds" in reply.message
     assert broker.committed(OUTPUT) is None
     assert objects.size(OUTPUT.child(COMMIT)) is None
+
+
+def test_a_misconfigured_publisher_fails_the_engine_with_its_usage_error(
+    objects: S3Objects, start_publisher: Start, scratch: Path
+) -> None:
+    """It still serves (a crash-looping sidecar would hold the pod until the Job's deadline):
+    every request gets the configuration error, so the engine exits 2 and the Job fails."""
+    _, path = start_publisher(addressing="sideways")
+    with pytest.raises(UsageError) as bad:
+        run_job(str(SOURCE), str(OUTPUT), SETTINGS, broker=RemoteBroker(path))
+    assert bad.value.reason == "S3ConfigInvalid" and bad.value.exit_code == 2

@@ -181,20 +181,23 @@ class Publisher:
     def answer(self, request: Request) -> Reply:
         """Do one request; every ``TranscodeError`` becomes an ``ErrorReply``."""
         try:
-            check(request, self.grant)
-            if isinstance(request, SourceRequest):
-                return self._source(request)
-            output = parse_uri(request.output, "output")
-            if isinstance(request, CommittedRequest):
-                found = self.broker.committed(output)
-                if found is None:
-                    return OutputReply(found=False)
-                return OutputReply(found=True, root=found.root, manifest=found.manifest)
-            if isinstance(request, SweepRequest):
-                return SweptReply(versions=self.broker.sweep(output, request.max_age_seconds))
-            return self._publish(request, output)
+            return self._answer(request)
         except TranscodeError as exc:
             return ErrorReply.of(exc)
+
+    def _answer(self, request: Request) -> Reply:
+        check(request, self.grant)
+        if isinstance(request, SourceRequest):
+            return self._source(request)
+        output = parse_uri(request.output, "output")
+        if isinstance(request, CommittedRequest):
+            found = self.broker.committed(output)
+            if found is None:
+                return OutputReply(found=False)
+            return OutputReply(found=True, root=found.root, manifest=found.manifest)
+        if isinstance(request, SweepRequest):
+            return SweptReply(versions=self.broker.sweep(output, request.max_age_seconds))
+        return self._publish(request, output)
 
     def _source(self, request: SourceRequest) -> SourceReply:
         uri = parse_uri(request.source, "source")
@@ -224,6 +227,18 @@ class Publisher:
                            committed=done.committed)  # fmt: skip
 
 
+class Broken:
+    """A misconfigured publisher still serves, answering every request with its error: the
+    engine then exits with that code (a bad setting: 2, not retried) instead of the pod
+    waiting for a sidecar that would crash-loop until the Job's deadline."""
+
+    def __init__(self, error: TranscodeError) -> None:
+        self.error = error
+
+    def answer(self, _request: Request) -> Reply:
+        return ErrorReply.of(self.error)
+
+
 # -- the socket ------------------------------------------------------------------------------
 
 
@@ -234,7 +249,7 @@ def peer_uid(conn: socket.socket) -> int:
     return int(uid)
 
 
-def handle(conn: socket.socket, publisher: Publisher, allowed_uid: int | None) -> None:
+def handle(conn: socket.socket, publisher: Publisher | Broken, allowed_uid: int | None) -> None:
     """One connection: check the peer, read the request, do it, answer."""
     with conn:
         try:
@@ -278,7 +293,9 @@ def non_dumpable() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def serve(path: Path, publisher: Publisher, allowed_uid: int | None, stop: threading.Event) -> None:
+def serve(
+    path: Path, publisher: Publisher | Broken, allowed_uid: int | None, stop: threading.Event
+) -> None:
     """Answer one connection at a time until ``stop`` is set (the engine asks in sequence)."""
     server = listen(path)
     server.settimeout(0.5)
@@ -311,13 +328,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     non_dumpable()
+    publisher: Publisher | Broken
     try:
         grant = Grant(_location(args.source, "source"), _location(args.output, "output"),
                       args.scratch.absolute())  # fmt: skip
         publisher = Publisher(DirectBroker(objects_from_env(os.environ)), grant)
     except TranscodeError as exc:
-        log.error("cannot start: %s", exc.message)
-        return int(exc.exit_code)
+        log.error("misconfigured: %s", exc.message)
+        publisher = Broken(exc)
     stop = threading.Event()
     # PID 1 of its container ignores a signal it has no handler for: stop on SIGTERM.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
