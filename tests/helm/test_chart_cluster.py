@@ -496,6 +496,8 @@ def test_s3_mode_upload_transcode_play_and_cleanup(
         f"storage.s3.credentialsSecret={S3_SECRET}",
         "storage.s3.prefix=site/",
         "networkPolicy.s3Ports={7070}",
+        # The local cluster's DNS is CoreDNS on the node, not a kube-dns pod.
+        f"networkPolicy.dnsEgress[0].ipBlock.cidr={kube_cluster.node_ip()}/32",
         "uploader.maxUploadBytes=20971520",
         "operator.replicas=1",
     ]

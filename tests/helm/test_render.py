@@ -290,6 +290,21 @@ def test_s3_with_a_credentials_secret_refers_to_it_everywhere() -> None:
     assert policy["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 9000}]
 
 
+def test_s3_mode_dns_goes_to_the_cluster_dns_pods_unless_told_otherwise() -> None:
+    (_, dns) = one(render(S3), "NetworkPolicy")["spec"]["egress"]
+    assert dns["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    assert dns["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    (_, dns) = one(render(S3 | {"networkPolicy.dnsEgress": "null"}), "NetworkPolicy")["spec"][
+        "egress"
+    ]
+    assert "to" not in dns  # an empty list: port 53 anywhere
+
+
 def test_transcoder_network_policy_denies_all_traffic_with_volume_storage() -> None:
     policy = one(render(), "NetworkPolicy")
     assert policy["spec"]["podSelector"]["matchLabels"] == {

@@ -85,6 +85,11 @@ class KubeCluster:
         doc: dict[str, Any] = json.loads(out)
         return doc
 
+    def node_ip(self) -> str:
+        """The node's InternalIP; the local cluster's DNS (CoreDNS) listens there too."""
+        node = self.get_json("nodes")["items"][0]["status"]
+        return str(next(a["address"] for a in node["addresses"] if a["type"] == "InternalIP"))
+
     def create_namespace(self, prefix: str = "it") -> str:
         name = f"{prefix}-{secrets.token_hex(3)}"
         self.kubectl("create", "namespace", name)

@@ -202,7 +202,7 @@ def node_targets(cluster: KubeCluster) -> list[Target]:
     svc = cluster.get_json("svc", "kubernetes", "-n", "default")
     eps = cluster.get_json("endpoints", "kubernetes", "-n", "default")["subsets"][0]
     node = cluster.get_json("nodes")["items"][0]["status"]
-    node_ip = next(a["address"] for a in node["addresses"] if a["type"] == "InternalIP")
+    node_ip = cluster.node_ip()
     kubelet_port = node["daemonEndpoints"]["kubeletEndpoint"]["Port"]
     return [
         Target(
@@ -296,7 +296,8 @@ def test_s3_mode_transcoder_reaches_only_its_s3_peer_and_dns(
 
     values = tmp_path / "values.json"  # JSON is YAML; a list of peers needs a file, not --set
     peers = [{"ipBlock": {"cidr": f"{s3_ip}/32"}}]
-    values.write_text(json.dumps({"networkPolicy": {"s3Egress": peers}}))
+    dns = [{"ipBlock": {"cidr": f"{kube_cluster.node_ip()}/32"}}]  # CoreDNS runs on the node
+    values.write_text(json.dumps({"networkPolicy": {"s3Egress": peers, "dnsEgress": dns}}))
     policy = transcoder_policy(
         namespace,
         values,
@@ -311,6 +312,7 @@ def test_s3_mode_transcoder_reaches_only_its_s3_peer_and_dns(
         },
     )
     assert policy["spec"]["egress"][0]["to"] == peers
+    assert policy["spec"]["egress"][1]["to"] == dns
     enforce(probes, policy, forbidden[0])
 
     seen = probes.probe("transcoder", targets)
