@@ -18,8 +18,12 @@ from typing import Any
 
 import pytest
 
+from hlsforge_api.v1alpha1 import TranscodeJobSpec
+from hlsforge_operator import jobspec
+from hlsforge_operator.settings import OperatorSettings
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3 import S3Objects
+from hlsforge_storage.s3config import S3Config
 from hlsforge_transcoder.s3_commit import COMMIT, verify_committed
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
@@ -294,3 +298,43 @@ def test_s3_transcoder_container_holds_no_key_seen_from_inside(env: Env, tmp_pat
     assert verify_committed(env.objects, output) is not None
     (job,) = [j for j in env.api.jobs() if j.metadata.name == "inside-transcode"]
     assert job.status.succeeded == 1
+
+
+def test_s3_download_mode_publisher_and_transcoder_share_only_the_scratch(
+    env: Env, tmp_path: Path
+) -> None:
+    """``source_access: download`` on the real cluster: the publisher (uid 10002) downloads
+    into the transcoder's (uid 10001) scratch folder through the pod's fsGroup, and reads the
+    finished output back from it. The Job is the operator's own ``build_job`` (download mode is
+    an operator-wide setting, so it is applied here directly, without an owner)."""
+    source = env.put_clip(tmp_path, "download.mp4", seconds=2, size="320x180")
+    output = S3Uri(BUCKET, "hls/download")
+    given = env.operator.env
+    fields = {k.removeprefix("HLSFORGE_").lower(): v for k, v in given.items()}
+    settings = OperatorSettings.model_validate(
+        {k: v for k, v in fields.items() if k in OperatorSettings.model_fields}
+    )
+    s3 = S3Config.from_env(given | {"HLSFORGE_S3_SOURCE_ACCESS": "download"})
+    spec = TranscodeJobSpec.model_validate(
+        {"source": source, "output": str(output), "renditions": LADDER}
+    )
+    job = jobspec.build_job("download", env.namespace, "no-owner", spec, settings, s3)
+    del job["metadata"]["ownerReferences"]
+    job["metadata"]["labels"] = job["spec"]["template"]["metadata"]["labels"] = {"test": "download"}
+    env.cluster.kubectl("apply", "-n", env.namespace, "-f", "-", stdin=json.dumps(job))
+    job_ref = "job/download-transcode"
+    done = env.cluster.kubectl(
+        "wait", "-n", env.namespace, job_ref, "--for=condition=Complete", "--timeout=180s",
+        check=False,
+    )  # fmt: skip
+    logs = env.cluster.kubectl(
+        "logs", "-n", env.namespace, job_ref, "--all-containers", "--prefix", check=False
+    ).stdout
+    assert done.returncode == 0, logs
+    assert "source: downloaded" in logs  # the publisher downloaded it, as uid 10002
+    final = json.loads(
+        [line for line in logs.splitlines() if '"event":"done"' in line][-1].split(" ", 1)[1]
+    )
+    assert final["committed"] is True
+    assert verify_committed(env.objects, output) is not None
+    assert env.s3.secret_key not in logs and "X-Amz-Signature" not in logs

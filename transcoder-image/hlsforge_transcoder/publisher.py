@@ -265,7 +265,8 @@ def handle(conn: socket.socket, publisher: Publisher | Broken, allowed_uid: int 
             conn.settimeout(None)
             reply = publisher.answer(request)
             conn.sendall(frame(reply))
-            log.info("%s: %s", request.op, reply.kind)
+            downloaded = isinstance(reply, SourceReply) and reply.path is not None
+            log.info("%s: %s", request.op, "downloaded" if downloaded else reply.kind)
         except (OSError, ProtocolError) as exc:
             log.warning("connection failed: %s", exc)
 
