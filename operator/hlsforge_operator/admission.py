@@ -2,9 +2,9 @@
 
 Three rules, each refused as ``InvalidSpec`` with a message that names it:
 - the platform must have the storage the spec names (``jobspec.unsupported``);
-- a cluster-wide operator mounts its media volume from its own namespace, so volume
-  locations are accepted only from that namespace (other namespaces use S3, each in its own
-  folder of every area);
+- an operator that watches several namespaces (cluster-wide, or a pattern) mounts its media
+  volume from its own namespace, so volume locations are accepted only from that namespace
+  (other namespaces use S3); each namespace has its own folder in every area;
 - the source lies in the sources area and the output in the outputs area (``Areas``).
 """
 
@@ -24,7 +24,7 @@ def areas(settings: OperatorSettings) -> Areas:
         claims=settings.claims_dir,
         work=settings.work_dir,
         buckets=frozenset({settings.s3_bucket} - {""}),
-        per_namespace=settings.namespace is None,
+        per_namespace=settings.watches_many,
     )
 
 
@@ -36,7 +36,7 @@ def refusal(
     if reason is not None:
         return reason
     if (
-        settings.namespace is None
+        settings.watches_many
         and uses_volume(spec)
         and settings.pod_namespace
         and namespace != settings.pod_namespace

@@ -20,7 +20,8 @@ class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HLSFORGE_", use_attribute_docstrings=True)
 
     namespace: str | None = None
-    """Watch one namespace; None watches all (cluster-wide RBAC needed)."""
+    """Watch one namespace, or those a kopf glob pattern matches (``team-*``); None watches all
+    (cluster-wide RBAC needed)."""
     transcoder_image: str = "hlsforge/transcoder:dev"
     image_pull_policy: str = Field(default="IfNotPresent", pattern="^(Always|IfNotPresent|Never)$")
     transcoder_service_account: str = "default"
@@ -43,8 +44,9 @@ class OperatorSettings(BaseSettings):
     s3_bucket: str = ""
     """The bucket S3 locations may name; empty refuses every S3 location."""
     pod_namespace: str = ""
-    """The operator's own namespace (where the media PVC is). When it watches every namespace,
-    volume locations are accepted only from this one: a PVC belongs to one namespace."""
+    """The operator's own namespace (where the media PVC is). When it watches several
+    namespaces, volume locations are accepted only from this one: a PVC belongs to one
+    namespace."""
     max_output_bytes: int = Field(default=32 << 30, ge=1 << 20, le=1 << 44)
     """The largest output the operator verifies on the volume; a bigger tree (or a FIFO, a link,
     a device in it) fails verification instead of holding the operator."""
@@ -79,3 +81,8 @@ class OperatorSettings(BaseSettings):
     """Peering priority; None picks a random one so two replicas never tie (a tie freezes both)."""
     peering_lifetime: int = Field(default=30, ge=10)
     """Seconds after which a silent active replica is presumed dead and a standby takes over."""
+
+    @property
+    def watches_many(self) -> bool:
+        """More than one namespace: every namespace then has its own folder in each area."""
+        return self.namespace is None or any(c in self.namespace for c in "*?[!,")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,18 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import KubeCluster
-from tests.integration.harness import Env, operator_env_in, prepare_platform, wait_for
+from tests.integration.harness import (
+    Api,
+    Env,
+    OperatorProcess,
+    free_port,
+    make_clip,
+    media_namespace,
+    operator_env_in,
+    prepare_platform,
+    wait_for,
+    wait_phase_or_log,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -202,3 +215,61 @@ def test_a_transcoder_pod_sees_only_its_source_and_its_work_folder(
     assert env.wait_phase("peek", {"Succeeded", "Failed"}, timeout=300)["phase"] == "Succeeded"
     assert (env.media.root / "hls" / "peek" / "master.m3u8").exists()
     unchanged(env, victim)
+
+
+@dataclass
+class TwoNamespaces:
+    own: Env
+    """The operator's namespace: the media volume's claim lives here."""
+    other: Api
+
+
+@pytest.fixture(scope="module")
+def two_namespaces(kube_cluster: KubeCluster) -> Iterator[TwoNamespaces]:
+    """An operator watching two namespaces by pattern (as a cluster-wide one watches all):
+    each namespace has its own folder in every area, and the volume belongs to one."""
+    prepare_platform(kube_cluster)
+    base = f"xw{secrets.token_hex(2)}"
+    own, media = media_namespace(kube_cluster, base)
+    other = kube_cluster.create_namespace(base)
+    env = Env(kube_cluster, own, media, Api(kube_cluster.kubeconfig, own),
+              OperatorProcess(env={}, log_path=Path()), free_port())  # fmt: skip
+    settings = {
+        "HLSFORGE_NAMESPACE": f"{base}-*",
+        "HLSFORGE_POD_NAMESPACE": own,
+        "HLSFORGE_S3_BUCKET": "media",  # never reached: every S3 job here is refused
+    }
+    env.operator = env.new_operator("xw", settings=settings).start()
+    try:
+        yield TwoNamespaces(env, Api(kube_cluster.kubeconfig, other))
+    finally:
+        env.operator.stop()
+        media.remove(kube_cluster)
+
+
+def test_watching_many_namespaces_each_names_only_its_own_media(
+    two_namespaces: TwoNamespaces,
+) -> None:
+    env, other = two_namespaces.own, two_namespaces.other
+    own = env.namespace
+    source = f"uploads/{own}/mine.mp4"
+    make_clip(env.media.root / source, 1, size="160x90")
+    env.api.create_tj("mine", source=source, output=f"hls/{own}/mine", **SMALL)
+    assert env.wait_phase("mine", {"Succeeded", "Failed"})["phase"] == "Succeeded"
+    published = checksums(env.media.root / "hls" / own / "mine")
+    refusals = [
+        (env.api, "flat", "uploads/a.mp4", "hls/flat", f"below uploads/{own}/"),
+        (env.api, "into-other", f"uploads/{own}/b.mp4", f"hls/{other.namespace}/x",
+         f"below hls/{own}/"),
+        (other, "volume", f"uploads/{other.namespace}/c.mp4", f"hls/{other.namespace}/c",
+         f"only in namespace '{own}'"),
+        (other, "steal", f"s3://media/uploads/{own}/mine.mp4",
+         f"s3://media/hls/{other.namespace}/steal", f"below uploads/{other.namespace}/"),
+    ]  # fmt: skip
+    for api, name, src, out, _ in refusals:
+        api.create_tj(name, source=src, output=out, **SMALL)
+    for api, name, _, _, words in refusals:
+        status = wait_phase_or_log(api, env.operator, name, {"Failed", "Succeeded"}, 60)
+        assert status["reason"] == "InvalidSpec" and words in status["message"], status
+        assert f"{name}-transcode" not in [j.metadata.name for j in api.jobs()]
+    assert checksums(env.media.root / "hls" / own / "mine") == published

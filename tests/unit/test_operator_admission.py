@@ -56,3 +56,12 @@ def test_a_cluster_wide_operator_keeps_namespaces_and_the_volume_apart() -> None
 def test_source_and_output_may_not_nest(source: str, output: str) -> None:
     with pytest.raises(ValueError, match="inside one another"):
         spec(source, output)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "many"), [(None, True), ("media", False), ("team-*", True), ("a,b", True)]
+)
+def test_a_pattern_watches_many_namespaces(namespace: str | None, many: bool) -> None:
+    settings = OperatorSettings(namespace=namespace)
+    assert settings.watches_many is many
+    assert areas(settings).per_namespace is many
