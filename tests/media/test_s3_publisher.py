@@ -123,7 +123,8 @@ def test_an_engine_without_keys_commits_through_the_publisher(
     tmp_path: Path,
     access: str,
 ) -> None:
-    source, output = S3Uri("media", f"uploads/{access}.mp4"), S3Uri("media", f"hls/{access}")
+    source = S3Uri("media", f"uploads/pub-{access}.mp4")
+    output = S3Uri("media", f"hls/pub-{access}")
     assert objects.put(source, clips("fits_360p.mp4"))
     publisher, path = start_publisher(source=source, output=output, access=access)
     # The engine's whole environment: no AWS_*, no HLSFORGE_S3_*, only the socket.
