@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from hlsforge_transcoder.errors import InvalidInput, StorageError
+from hlsforge_transcoder.unix_socket import frame_length
 from hlsforge_uploader.probe_sandbox import (
     SANDBOX_ENV,
     ProbeOutcome,
@@ -23,7 +24,6 @@ from hlsforge_uploader.prober_protocol import (
     ProbeRequest,
     ProtocolError,
     frame,
-    frame_length,
     parse_reply,
     parse_request,
 )

@@ -10,8 +10,6 @@ may name is checked by the publisher's grant.
 from __future__ import annotations
 
 import base64
-import socket
-import struct
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -27,19 +25,17 @@ from hlsforge_transcoder.errors import (
     VerifyFailed,
 )
 from hlsforge_transcoder.sniff import SNIFF_BYTES
+from hlsforge_transcoder.unix_socket import ProtocolError, frame, recv_frame
+
+__all__ = ["ProtocolError", "frame", "recv_frame"]  # the framing, re-exported for the two ends
 
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_REPLY_BYTES = 32 * 1024**2
 """A reply may carry a manifest (bounded at 16 MiB by ``tree.MAX_TEXT``) as JSON."""
-_HEADER = struct.Struct(">I")
 
 S3Text = Annotated[str, Field(min_length=6, max_length=1100, pattern=r"^s3://")]
 AbsPath = Annotated[str, Field(min_length=2, max_length=4096, pattern=r"^/")]
 Text = Annotated[str, Field(max_length=4096)]
-
-
-class ProtocolError(Exception):
-    """A frame that is too large, truncated, or not the model it claims to be."""
 
 
 class _Message(BaseModel):
@@ -134,11 +130,6 @@ _REQUESTS: TypeAdapter[Request] = TypeAdapter(Request)
 _REPLIES: TypeAdapter[Reply] = TypeAdapter(Reply)
 
 
-def frame(message: BaseModel) -> bytes:
-    body = message.model_dump_json().encode()
-    return _HEADER.pack(len(body)) + body
-
-
 def parse_request(body: bytes) -> Request:
     try:
         return _REQUESTS.validate_json(body)
@@ -151,23 +142,3 @@ def parse_reply(body: bytes) -> Reply:
         return _REPLIES.validate_json(body)
     except ValueError as exc:
         raise ProtocolError(f"not a publisher reply: {exc}") from None
-
-
-def _recv_exact(sock: socket.socket, count: int) -> bytes:
-    chunks: list[bytes] = []
-    got = 0
-    while got < count:
-        chunk = sock.recv(min(count - got, 1 << 20))
-        if not chunk:
-            raise ProtocolError("the peer closed the connection mid-frame")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def recv_frame(sock: socket.socket, limit: int) -> bytes:
-    """One frame's body; ``ProtocolError`` if it announces more than ``limit`` bytes."""
-    (length,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size))
-    if length > limit:
-        raise ProtocolError(f"frame of {length} bytes exceeds {limit}")
-    return _recv_exact(sock, int(length))

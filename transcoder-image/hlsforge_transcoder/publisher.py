@@ -25,14 +25,12 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import ctypes
 import logging
 import os
 import resource
 import signal
 import socket
 import stat
-import struct
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +39,7 @@ from pathlib import Path
 
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.tree import MAX_FILES, MAX_TREE_BYTES
+from hlsforge_transcoder import unix_socket
 from hlsforge_transcoder.broker import SOURCE_FILE, DirectBroker, objects_from_env, parse_uri
 from hlsforge_transcoder.broker_wire import (
     MAX_REQUEST_BYTES,
@@ -60,12 +59,11 @@ from hlsforge_transcoder.broker_wire import (
     recv_frame,
 )
 from hlsforge_transcoder.errors import TranscodeError, UsageError, VerifyFailed
+from hlsforge_transcoder.unix_socket import non_dumpable, peer_uid
 
 log = logging.getLogger("hlsforge.publisher")
 REQUEST_SECONDS = 30.0
 """How long a client may take to send its request (not how long the work may take)."""
-_PR_SET_DUMPABLE = 4
-_UCRED = struct.Struct("3i")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -242,13 +240,6 @@ class Broken:
 # -- the socket ------------------------------------------------------------------------------
 
 
-def peer_uid(conn: socket.socket) -> int:
-    _pid, uid, _gid = _UCRED.unpack(
-        conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-    )
-    return int(uid)
-
-
 def handle(conn: socket.socket, publisher: Publisher | Broken, allowed_uid: int | None) -> None:
     """One connection: check the peer, read the request, do it, answer."""
     with conn:
@@ -273,25 +264,9 @@ def handle(conn: socket.socket, publisher: Publisher | Broken, allowed_uid: int 
 
 def listen(path: Path) -> socket.socket:
     """Bind ``path`` in a folder of its own (made here: the engine's uid cannot replace the
-    socket), then listen; the socket appears only once it accepts."""
+    socket), then listen."""
     path.parent.mkdir(mode=0o755, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(path.lstat().st_mode):
-            path.unlink()
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    server.bind(str(tmp))
-    tmp.chmod(0o666)  # the peer uid check is the gate
-    server.listen(8)
-    tmp.rename(path)
-    return server
-
-
-def non_dumpable() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    return unix_socket.listen(path, backlog=8)
 
 
 def serve(

@@ -17,17 +17,15 @@ engine's allow-lists). This process makes itself non-dumpable, so a taken-over f
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
 import socket
 import stat
-import struct
 import threading
 import time
-from pathlib import Path
 
+from hlsforge_transcoder.unix_socket import listen, non_dumpable, peer_uid
 from hlsforge_uploader.probe_sandbox import ProbeOutcome, fd_input, probe_source, url_input
 from hlsforge_uploader.prober_protocol import (
     MAX_REQUEST_BYTES,
@@ -40,8 +38,6 @@ from hlsforge_uploader.prober_protocol import (
 from hlsforge_uploader.settings import ProberSettings
 
 log = logging.getLogger("hlsforge.prober")
-_PR_SET_DUMPABLE = 4
-_UCRED = struct.Struct("3i")
 
 
 def refuse(reason: str, message: str) -> ProbeOutcome:
@@ -62,13 +58,6 @@ def answer(request: ProbeRequest, fds: list[int], settings: ProberSettings) -> P
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         return refuse("BadRequest", "the descriptor is not a regular file")
     return probe_source(fd_input(fd, request.name, limits), limits, (fd,))
-
-
-def peer_uid(conn: socket.socket) -> int:
-    _pid, uid, _gid = _UCRED.unpack(
-        conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-    )
-    return int(uid)
 
 
 def handle(conn: socket.socket, settings: ProberSettings) -> None:
@@ -113,34 +102,11 @@ def handle(conn: socket.socket, settings: ProberSettings) -> None:
         conn.close()
 
 
-def listen(path: Path) -> socket.socket:
-    """Bind ``path`` (replacing a stale socket of an earlier run) and listen. The socket is
-    world-connectable inside its emptyDir, which only the uploader container also mounts;
-    ``allowed_uid`` narrows who may use it."""
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(path.lstat().st_mode):
-            path.unlink()
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    server.bind(str(tmp))
-    tmp.chmod(0o666)  # the emptyDir is the boundary; allowed_uid the check
-    server.listen(16)
-    tmp.rename(path)  # the uploader never sees a socket that does not accept yet
-    return server
-
-
-def non_dumpable() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-
-
 def serve(settings: ProberSettings, stop: threading.Event | None = None) -> None:
     """Accept and answer until ``stop`` is set (or forever). At most ``max_concurrent``
     probes run; further connections wait in the backlog."""
     non_dumpable()
-    server = listen(settings.socket)
+    server = listen(settings.socket, backlog=16)
     server.settimeout(1.0)
     slots = threading.BoundedSemaphore(settings.max_concurrent)
     log.info("prober listening on %s (limits %s)", settings.socket, settings.limits)

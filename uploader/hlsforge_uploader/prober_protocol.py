@@ -8,23 +8,19 @@ JSON; both lengths are capped before anything is read or allocated.
 
 from __future__ import annotations
 
-import socket
-import struct
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hlsforge_transcoder.unix_socket import ProtocolError, frame, recv_frame
 from hlsforge_uploader.probe_sandbox import ProbeOutcome
+
+__all__ = ["ProtocolError", "frame", "recv_frame"]  # the framing, re-exported for the two ends
 
 MAX_REQUEST_BYTES = 16 * 1024
 """A request is a name and at most one presigned URL."""
 MAX_REPLY_BYTES = 64 * 1024**2 + 16 * 1024
 """``SandboxLimits.max_output_bytes`` at its largest, plus the envelope."""
-_HEADER = struct.Struct(">I")
-
-
-class ProtocolError(Exception):
-    """A frame that is too large, truncated, or not the model it claims to be."""
 
 
 class ProbeRequest(BaseModel):
@@ -44,21 +40,6 @@ class ProbeRequest(BaseModel):
         return self
 
 
-def frame(message: BaseModel) -> bytes:
-    body = message.model_dump_json().encode()
-    return _HEADER.pack(len(body)) + body
-
-
-def frame_length(header: bytes, limit: int) -> int:
-    """The body length a 4-byte header announces; ``ProtocolError`` above ``limit``."""
-    if len(header) != _HEADER.size:
-        raise ProtocolError("truncated frame header")
-    (length,) = _HEADER.unpack(header)
-    if length > limit:
-        raise ProtocolError(f"frame of {length} bytes exceeds {limit}")
-    return int(length)
-
-
 def parse_request(body: bytes) -> ProbeRequest:
     try:
         return ProbeRequest.model_validate_json(body)
@@ -71,26 +52,3 @@ def parse_reply(body: bytes) -> ProbeOutcome:
         return ProbeOutcome.model_validate_json(body)
     except ValueError as exc:
         raise ProtocolError(f"not a probe reply: {exc}") from None
-
-
-# -- socket I/O ------------------------------------------------------------------------------
-
-
-def recv_exact(sock: socket.socket, count: int, already: bytes = b"") -> bytes:
-    """``count`` bytes, starting with ``already``; ``ProtocolError`` if the peer closes."""
-    chunks = [already]
-    got = len(already)
-    while got < count:
-        chunk = sock.recv(min(count - got, 1024 * 1024))
-        if not chunk:
-            raise ProtocolError("the peer closed the connection mid-frame")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def recv_frame(sock: socket.socket, limit: int, already: bytes = b"") -> bytes:
-    """One frame's body (``already``: bytes of it read together with a descriptor)."""
-    head = recv_exact(sock, _HEADER.size, already[: _HEADER.size])
-    length = frame_length(head, limit)
-    return recv_exact(sock, length, already[_HEADER.size :])
