@@ -261,6 +261,39 @@ def test_413_as_soon_as_the_cap_is_crossed_with_flat_memory(up: Uploader) -> Non
     assert not list((up.media_root / "uploads").glob(".*"))
 
 
+def test_a_form_of_many_small_fields_is_400_early_with_flat_memory(
+    up: Uploader, http: httpx.Client, clip: Path
+) -> None:
+    """Issue 13's OOM: every field under the per-field cap, but 200,000 of them."""
+    boundary = "hlsforgeManyFields"
+    field = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="f"\r\n\r\n{"x" * 64}\r\n'
+    ).encode()
+    block = field * 1000
+    sent = {"n": 0}
+
+    def chunk() -> bytes | None:
+        if sent["n"] >= 1000:  # 132 MB of fields, if nobody stops it
+            return None
+        sent["n"] += 1
+        return block
+
+    reset_peak_rss(up.pid)
+    rss_before = rss_kib(up.pid)["VmRSS"]
+    headers = {**AUTH, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    result = stream_until_answer(up.port, "/v1/uploads", headers, chunk)
+    assert result.status == 400, result
+    assert "at most 16 parts" in result.body["detail"], result.body
+    # Refused after the 17th part; what was sent by then is what the socket buffers held.
+    assert result.sent < 16 * 1024 * 1024, f"answered only after {result.sent} bytes"
+    growth_mib = (rss_kib(up.pid)["VmHWM"] - rss_before) / 1024
+    assert growth_mib < 16, f"peak RSS grew {growth_mib:.0f} MiB"
+    # The uploader is still there and takes a normal upload.
+    with clip.open("rb") as body:
+        r = http.post("/v1/uploads", content=body, headers={"Content-Type": "video/mp4"})
+    assert r.status_code == 201, r.text
+
+
 def test_a_stalled_body_is_408_and_its_partial_file_removed(up: Uploader, clip: Path) -> None:
     # Its own uploader with a short idle timeout (the module's tests pause bodies on purpose).
     impatient = Uploader(

@@ -71,3 +71,34 @@ def test_boundary_of() -> None:
     assert boundary_of("") is None
     with pytest.raises(BadRequest):
         boundary_of("multipart/form-data")
+
+
+def test_many_small_fields_are_refused_before_they_add_up() -> None:
+    """The OOM of issue 13: thousands of tiny fields, each under the per-field cap."""
+    parts = [(f"f{i}", None, b"x" * 100) for i in range(10_000)]
+    reader = MultipartReader(BOUNDARY)
+    body = form(*parts, ("file", "a", b"1"))
+    with pytest.raises(BadRequest, match="at most 16 parts"):
+        for i in range(0, len(body), 4096):
+            reader.feed(body[i : i + 4096])
+    assert len(reader.fields) <= 16
+
+
+def test_text_fields_are_bounded_together() -> None:
+    parts = [(f"f{i}", None, b"x" * 1000) for i in range(10)]
+    reader = MultipartReader(BOUNDARY, max_field_bytes=1024, max_fields_bytes=4096)
+    with pytest.raises(TooLarge, match="text fields exceed 4096 bytes"):
+        reader.feed(form(*parts, ("file", "a", b"1")))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [b"X-A: 1\r\n" * 20, b"X-Long: " + b"y" * 20_000 + b"\r\n"],
+    ids=["many", "long"],
+)
+def test_part_headers_are_bounded(headers: bytes) -> None:
+    body = b"--" + BOUNDARY + b"\r\n" + headers
+    body += b'Content-Disposition: form-data; name="file"; filename="a"\r\n\r\n1\r\n'
+    body += b"--" + BOUNDARY + b"--\r\n"
+    with pytest.raises(BadRequest, match="Maximum header"):  # python-multipart's own caps
+        MultipartReader(BOUNDARY).feed(body)

@@ -3,7 +3,11 @@
 Starlette's form parsing (``UploadFile``) reads the whole body and spools file parts before
 the endpoint runs; this wraps python-multipart's low-level parser instead, so the route sees
 the file part's bytes as they arrive and can cap, sniff and store them at once.
-Exactly one file part (field ``file``) is accepted; other fields are text, each bounded.
+Exactly one file part (field ``file``) is accepted; everything else a client controls is
+bounded before it is kept: each text field, the number of parts and the text of all fields
+together (here), each part's header count and header line size (python-multipart's own caps,
+8 headers of at most 4 KiB). Without the count and total caps one body of many small fields
+grew the uploader's memory until it was OOM-killed.
 Pure (bytes in, events out): unit-tested without a server.
 """
 
@@ -17,6 +21,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from hlsforge_uploader.errors import BadRequest, TooLarge
 
 FILE_FIELD = "file"
+MAX_PARTS = 16
+"""Parts in one form: the file, the options, and room for a client's extra fields."""
 
 
 def boundary_of(content_type: str) -> bytes | None:
@@ -41,9 +47,18 @@ class _Part:
 class MultipartReader:
     """Feed body chunks; each ``feed`` returns the file part's bytes found in that chunk."""
 
-    def __init__(self, boundary: bytes, max_field_bytes: int = 64 * 1024) -> None:
+    def __init__(
+        self,
+        boundary: bytes,
+        max_field_bytes: int = 64 * 1024,
+        max_fields_bytes: int = 256 * 1024,
+    ) -> None:
         self.max_field_bytes = max_field_bytes
+        self.max_fields_bytes = max_fields_bytes
+        """All text fields together (the file excluded)."""
         self.fields: dict[str, str] = {}
+        self._parts = 0
+        self._field_bytes = 0
         self.filename_seen = False
         self.done = False
         self._files = 0
@@ -82,6 +97,9 @@ class MultipartReader:
 
     # python-multipart callbacks
     def _part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise BadRequest(f"a form may have at most {MAX_PARTS} parts")
         self._part = _Part()
 
     def _hfield(self, data: bytes, start: int, end: int) -> None:
@@ -113,8 +131,11 @@ class MultipartReader:
             self._out.append(bytes(data[start:end]))
             return
         self._part.value += data[start:end]
+        self._field_bytes += end - start
         if len(self._part.value) > self.max_field_bytes:
             raise TooLarge(f"form field {self._part.name!r} exceeds {self.max_field_bytes} bytes")
+        if self._field_bytes > self.max_fields_bytes:
+            raise TooLarge(f"the form's text fields exceed {self.max_fields_bytes} bytes")
 
     def _part_end(self) -> None:
         if not self._part.is_file:

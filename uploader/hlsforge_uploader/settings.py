@@ -43,8 +43,10 @@ class UploaderSettings(BaseSettings):
     """Largest accepted upload; crossing it mid-stream answers 413 and removes the partial file."""
     body_idle_timeout_seconds: float = Field(default=60.0, gt=0)
     """An upload whose body sends nothing for this long is dropped (408) and its file removed."""
-    max_form_field_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_form_field_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     """Largest non-file multipart field (the JSON options)."""
+    max_form_fields_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """All non-file multipart fields of one form together (at most 16 parts per form)."""
     write_buffer_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)
     """Bytes gathered before one write to storage: bounds memory per upload."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

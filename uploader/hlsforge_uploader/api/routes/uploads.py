@@ -126,7 +126,11 @@ async def _create(
     if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes:
         raise too_large(settings.max_upload_bytes)
     boundary = boundary_of(request.headers.get("content-type", ""))
-    reader = MultipartReader(boundary, settings.max_form_field_bytes) if boundary else None
+    reader = (
+        MultipartReader(boundary, settings.max_form_field_bytes, settings.max_form_fields_bytes)
+        if boundary
+        else None
+    )
     query_options = parse_options(options_text)  # fail fast, before reading the body
 
     hashed = idem.key_hash(token, key) if key is not None else None
