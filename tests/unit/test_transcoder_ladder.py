@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 from typing import Any
 
@@ -176,3 +177,27 @@ def test_audio_and_thumbnails() -> None:
     assert sprite.poster_at is None and sprite.sprite is not None
     assert (sprite.sprite.count, sprite.sprite.columns, sprite.sprite.rows) == (10, 10, 1)
     assert (sprite.sprite.tile_width, sprite.sprite.tile_height) == (160, 90)
+
+
+@pytest.mark.parametrize(
+    "sar", [Fraction(1, 10_000), Fraction(1, 1000), Fraction(10_000), Fraction(1, 255)]
+)
+def test_extreme_sample_aspect_ratios_plan_a_sprite_that_fits_without_spinning(
+    sar: Fraction,
+) -> None:
+    """Issue 13: a tile taller than any JPEG made the sprite planner loop forever."""
+    plans: list[Any] = []
+    s = settings(thumbnails={"sprite": {"intervalSeconds": 2, "width": 160, "columns": 10}})
+    worker = threading.Thread(
+        target=lambda: plans.append(plan_ladder(probe(320, 2160, sar=sar), s, LIMITS)),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=10)
+    assert plans, "planning did not finish"
+    sprite = plans[0].sprite
+    assert sprite is not None
+    assert sprite.rows * sprite.tile_height <= 65000
+    assert sprite.columns * sprite.tile_width <= 65000
+    assert sprite.count >= 1 and sprite.count <= sprite.rows * sprite.columns
+    assert all(r.width >= 2 and r.height >= 2 for r in plans[0].renditions)

@@ -224,15 +224,24 @@ def _sprite(
     sprite = settings.thumbnails.sprite
     if sprite is None:
         return None
-    tile_h = even(sprite.width * display[1] / display[0])
+    # A tile keeps the display's aspect ratio but is never taller than a JPEG can be: with an
+    # extreme sample aspect ratio not even one tile fitted, and the search below never ended.
+    tile_w = sprite.width
+    tile_h = even(tile_w * display[1] / display[0])
+    if tile_h > MAX_JPEG_SIDE:
+        tile_h = even_floor(MAX_JPEG_SIDE)
+        tile_w = even(tile_h * display[0] / display[1])
+    max_rows = MAX_JPEG_SIDE // tile_h  # at least 1
+    # Thumbnails are spaced at the asked interval, doubled until they fit in max_rows rows:
+    # closed form, so no probed number can make it loop.
+    most = max_rows * sprite.columns
     interval = float(sprite.interval_seconds)
-    while True:
-        count = max(1, math.ceil(duration / interval))
-        columns = min(sprite.columns, count)
-        rows = math.ceil(count / columns)
-        if rows * tile_h <= MAX_JPEG_SIDE:
-            return SpritePlan(interval, sprite.width, tile_h, columns, rows, count)
-        interval *= 2
+    if duration / interval > most:
+        interval *= 2 ** math.ceil(math.log2(duration / (interval * most)))
+    count = max(1, min(most, math.ceil(duration / interval)))
+    columns = min(sprite.columns, count)
+    rows = math.ceil(count / columns)
+    return SpritePlan(interval, tile_w, tile_h, columns, rows, count)
 
 
 def plan_ladder(probe: ProbeResult, settings: EncodingSettings, limits: Limits) -> Plan:
