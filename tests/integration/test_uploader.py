@@ -314,11 +314,48 @@ def test_a_stalled_body_is_408_and_its_partial_file_removed(up: Uploader, clip: 
             return data[:100_000] if sent["n"] == 1 else None
 
         def stall(_: int) -> None:
-            time.sleep(IDLE + 2)  # the body stops: the server must not wait forever
+            # The body stops: the server must not wait forever. The window the first chunk
+            # arrived in is satisfied by it, so the stall is judged at the end of the next.
+            time.sleep(2 * IDLE + 2)
 
         result = stream_until_answer(impatient.port, "/v1/uploads", AUTH, chunk, stall)
         assert result.status == 408 and result.body["error"] == "upload_stalled"
-        assert time.monotonic() - started < IDLE + 5
+        assert time.monotonic() - started < 2 * IDLE + 5
+        assert uploads(up) == before
+        assert not list((up.media_root / "uploads").glob(".*"))
+    finally:
+        impatient.stop()
+
+
+def test_a_trickling_body_is_408_although_it_is_never_idle(up: Uploader, clip: Path) -> None:
+    """Issue 13: a per-chunk idle timer let a client hold an upload open forever with a byte
+    now and then. The body must bring 8 KiB/s on average over each window (IDLE s here)."""
+    impatient = Uploader(
+        up.cluster,
+        up.namespace,
+        up.media_root,
+        ARTIFACTS / f"uploader-{up.namespace}-trickle.log",
+        settings={"HLSFORGE_BODY_IDLE_TIMEOUT_SECONDS": str(IDLE)},
+    ).start()
+    try:
+        before = uploads(up)
+        data = clip.read_bytes()
+        sent = {"n": 0}
+        started = time.monotonic()
+
+        def chunk() -> bytes | None:
+            sent["n"] += 1
+            if sent["n"] == 1:
+                return data[:100_000]  # a real start: the first window passes
+            return b"\x00" * 100 if sent["n"] < 200 else None  # then 100 B per 0.25 s
+
+        def trickle(_: int) -> None:
+            time.sleep(0.25)  # never idle for IDLE seconds, far below the floor
+
+        result = stream_until_answer(impatient.port, "/v1/uploads", AUTH, chunk, trickle)
+        assert result.status == 408 and result.body["error"] == "upload_stalled", result
+        assert "below the floor" in result.body["detail"]
+        assert time.monotonic() - started < 3 * IDLE + 3
         assert uploads(up) == before
         assert not list((up.media_root / "uploads").glob(".*"))
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from hlsforge_uploader.k8s import JobExists, JobRejected, KubeError
 from hlsforge_uploader.models import UploadOptions
 from hlsforge_uploader.multipart import MultipartReader
 from hlsforge_uploader.prober_client import Prober
+from hlsforge_uploader.rate_floor import RateFloor, TooSlowError
 from hlsforge_uploader.settings import UploaderSettings
 from hlsforge_uploader.storage import AlreadyCommitted, StorageError, UploadSink
 
@@ -84,29 +86,49 @@ async def receive(
     body: AsyncIterator[bytes],
     receiver: Receiver,
     reader: MultipartReader | None,
-    idle_timeout: float | None = None,
+    window_s: float | None = None,
+    min_bytes_per_s: float = 0,
 ) -> None:
     """Consume the whole body; raises the first ``ApiError`` a rule raises (413, 422, 400),
-    or ``UploadStalled`` when no byte arrives for ``idle_timeout`` seconds (a client that
-    keeps a connection and a partial file open forever)."""
+    or ``UploadStalled`` when a window of ``window_s`` seconds brings less than
+    ``min_bytes_per_s`` on average (``rate_floor``): a client that trickles, or stops, cannot
+    keep a connection and a partial file open."""
     metrics = receiver.clients.metrics
     chunks = aiter(body)
-    while True:
-        try:
-            async with asyncio.timeout(idle_timeout):
-                chunk = await anext(chunks)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise UploadStalled(
-                f"no data for {idle_timeout:.0f}s; the partial upload was removed"
-            ) from None
-        metrics.upload_bytes.inc(len(chunk))
-        if reader is None:
-            await receiver.take(chunk)
-        else:
-            for part in reader.feed(chunk):
-                await receiver.take(part)
+    floor = RateFloor(min_bytes_per_s, window_s, time.monotonic()) if window_s else None
+    # One read stays pending across window ends: cancelling a read of the request body
+    # would end the body's stream, and a cut body must never look like a whole one.
+    pending: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(chunks))
+            done, _ = await asyncio.wait(
+                {pending}, timeout=floor.wait(time.monotonic()) if floor else None
+            )
+            try:
+                if not done:
+                    assert floor is not None
+                    floor.close_windows(time.monotonic())
+                    continue
+                read, pending = pending, None
+                try:
+                    chunk = read.result()
+                except StopAsyncIteration:
+                    break
+                if floor is not None:
+                    floor.add(len(chunk), time.monotonic())
+            except TooSlowError as exc:
+                raise UploadStalled(f"{exc}; the partial upload was removed") from None
+            metrics.upload_bytes.inc(len(chunk))
+            if reader is None:
+                await receiver.take(chunk)
+            else:
+                for part in reader.feed(chunk):
+                    await receiver.take(part)
+    finally:
+        if pending is not None:
+            pending.cancel()
     if reader is not None:
         reader.finish()
     await receiver.finish()

@@ -41,8 +41,12 @@ class UploaderSettings(BaseSettings):
     """A file with one token per line (a mounted Secret); re-read per request, so rotation works."""
     max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
     """Largest accepted upload; crossing it mid-stream answers 413 and removes the partial file."""
-    body_idle_timeout_seconds: float = Field(default=60.0, gt=0)
-    """An upload whose body sends nothing for this long is dropped (408) and its file removed."""
+    body_idle_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    """The window an upload body is judged over: one that brings less than
+    ``body_min_bytes_per_second`` on average in any window (nothing at all, or a trickle) is
+    dropped (408) and its file removed."""
+    body_min_bytes_per_second: int = Field(default=8 * 1024, ge=1, le=64 * 1024 * 1024)
+    """The slowest average rate an upload body may arrive at (8 KiB/s is 64 kbit/s)."""
     max_form_field_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     """Largest non-file multipart field (the JSON options)."""
     max_form_fields_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)

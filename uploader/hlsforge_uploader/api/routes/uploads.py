@@ -148,7 +148,13 @@ async def _create(
             upload_id = idem.new_upload_id()
         receiver = Receiver(clients, settings, upload_id, existing is None, hashed is not None)
         try:
-            await receive(request.stream(), receiver, reader, settings.body_idle_timeout_seconds)
+            await receive(
+                request.stream(),
+                receiver,
+                reader,
+                settings.body_idle_timeout_seconds,
+                settings.body_min_bytes_per_second,
+            )
             opts = query_options
             if reader is not None and "options" in reader.fields:
                 opts = parse_options(reader.fields["options"])
