@@ -362,6 +362,32 @@ def test_a_trickling_body_is_408_although_it_is_never_idle(up: Uploader, clip: P
         impatient.stop()
 
 
+def test_an_upload_that_would_fill_the_volume_is_507_before_it_is_read(
+    up: Uploader, clip: Path
+) -> None:
+    """The reserve is larger than any disk here, so the real statvfs answer refuses it."""
+    cramped = Uploader(
+        up.cluster,
+        up.namespace,
+        up.media_root,
+        ARTIFACTS / f"uploader-{up.namespace}-cramped.log",
+        settings={"HLSFORGE_MIN_FREE_BYTES": str(1 << 50)},
+    ).start()
+    try:
+        before = uploads(up)
+        headers = {**AUTH, "Content-Type": "video/mp4"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{cramped.port}", timeout=30) as client:
+            declared = client.post("/v1/uploads", content=clip.read_bytes(), headers=headers)
+            chunked = client.post("/v1/uploads", content=iter([clip.read_bytes()]), headers=headers)
+        for r in (declared, chunked):
+            assert r.status_code == 507, r.text
+            assert r.json()["error"] == "insufficient_storage" and "bytes free" in r.text
+        assert f"after its {clip.stat().st_size} bytes" in declared.text
+        assert uploads(up) == before
+    finally:
+        cramped.stop()
+
+
 def test_a_large_accepted_upload_keeps_memory_flat(
     up: Uploader, http: httpx.Client, clip: Path, tmp_path: Path
 ) -> None:

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from hlsforge_uploader.errors import InvalidMedia, TooLarge
-from hlsforge_uploader.ingest import Ingest
+from hlsforge_uploader.ingest import Ingest, has_room
 
 MP4_HEAD = b"\x00\x00\x00\x20ftypisom" + b"\x00" * 2000
 
@@ -64,3 +64,19 @@ def test_batches_are_bounded_and_lose_nothing() -> None:
     assert b"".join(out) == b"".join(chunks)
     assert ingest.received == sum(map(len, chunks))
     assert ingest.digest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("free", "declared", "reserve", "room"),
+    [
+        (None, 10**12, 10**9, True),  # S3: no size to fill
+        (10_000, 5_000, 5_000, True),
+        (10_000, 5_001, 5_000, False),
+        (10_000, None, 10_000, True),  # chunked: only the reserve is checked up front
+        (9_999, None, 10_000, False),
+    ],
+)
+def test_an_upload_must_leave_the_reserve(
+    free: int | None, declared: int | None, reserve: int, room: bool
+) -> None:
+    assert has_room(free, declared, reserve) is room

@@ -137,6 +137,13 @@ class StorageFailed(ApiError):
     code = "storage_failed"
 
 
+class InsufficientStorage(ApiError):
+    """The media volume has no room for this upload (and the transcodes it feeds)."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
 class NotSupported(ApiError):
     """A feature this deployment's storage backend does not offer (direct upload on a volume)."""
 

@@ -29,6 +29,12 @@ def too_large(limit: int) -> TooLarge:
     return TooLarge(f"the upload exceeds the limit of {limit} bytes", extra={"limit": limit})
 
 
+def has_room(free: int | None, declared: int | None, reserve: int) -> bool:
+    """Whether a store with ``free`` bytes (None: no limit) takes an upload of ``declared``
+    bytes (None: not said, chunked) and still keeps ``reserve``."""
+    return free is None or free - (declared or 0) >= reserve
+
+
 class Ingest:
     """State of one upload body. ``feed`` returns the batches to store, in order."""
 

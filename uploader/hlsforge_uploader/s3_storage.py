@@ -157,6 +157,9 @@ class S3Storage:
             raise NotFound("this job's output is not in this uploader's bucket") from None
         return self.delivery.respond(root, relative, range_header)
 
+    def free_bytes(self) -> int | None:
+        return None  # a bucket has no size to fill
+
     def ready(self) -> bool:
         try:
             self.objects.client.head_bucket(Bucket=self.bucket)

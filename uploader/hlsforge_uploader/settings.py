@@ -49,6 +49,9 @@ class UploaderSettings(BaseSettings):
     """The slowest average rate an upload body may arrive at (8 KiB/s is 64 kbit/s)."""
     max_form_field_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     """Largest non-file multipart field (the JSON options)."""
+    min_free_bytes: int = Field(default=2 * 1024**3, ge=0, le=1 << 50)
+    """Room an upload must leave on the media volume (outputs of running transcodes need it):
+    an upload that would leave less, by its declared length, is 507 before a byte is read."""
     max_form_fields_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
     """All non-file multipart fields of one form together (at most 16 parts per form)."""
     write_buffer_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)

@@ -128,6 +128,13 @@ class VolumeStorage:
         headers = delivery.headers(relative)
         return FileResponse(file, media_type=headers.pop("Content-Type"), headers=headers)
 
+    def free_bytes(self) -> int | None:
+        try:
+            stats = os.statvfs(self.root)
+        except OSError:
+            return None
+        return stats.f_bavail * stats.f_frsize
+
     def ready(self) -> bool:
         with contextlib.suppress(OSError):
             uploads = self.root / self.uploads_dir

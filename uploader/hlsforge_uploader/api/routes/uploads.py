@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -22,9 +23,10 @@ from hlsforge_uploader.errors import (
     ApiError,
     BadRequest,
     IdempotencyConflict,
+    InsufficientStorage,
     InvalidOptions,
 )
-from hlsforge_uploader.ingest import too_large
+from hlsforge_uploader.ingest import has_room, too_large
 from hlsforge_uploader.intake import Receiver, complete, get_job, receive
 from hlsforge_uploader.jobs import Urls, view
 from hlsforge_uploader.models import UploadCreated, UploadOptions
@@ -123,8 +125,15 @@ async def _create(
 ) -> JSONResponse:
     started = time.monotonic()
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes:
+    declared = int(length) if length is not None and length.isdigit() else None
+    if declared is not None and declared > settings.max_upload_bytes:
         raise too_large(settings.max_upload_bytes)
+    free = await to_thread.run_sync(clients.storage.free_bytes)
+    if not has_room(free, declared, settings.min_free_bytes):
+        raise InsufficientStorage(
+            f"the media volume has {free} bytes free; an upload must leave "
+            f"{settings.min_free_bytes}" + (f" after its {declared} bytes" if declared else "")
+        )
     boundary = boundary_of(request.headers.get("content-type", ""))
     reader = (
         MultipartReader(boundary, settings.max_form_field_bytes, settings.max_form_fields_bytes)
