@@ -8,6 +8,7 @@ and sets the job's status through the status subresource, as the operator would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -294,16 +295,25 @@ def test_a_form_of_many_small_fields_is_400_early_with_flat_memory(
     assert r.status_code == 201, r.text
 
 
-def test_a_stalled_body_is_408_and_its_partial_file_removed(up: Uploader, clip: Path) -> None:
-    # Its own uploader with a short idle timeout (the module's tests pause bodies on purpose).
+@contextlib.contextmanager
+def impatient_uploader(up: Uploader, name: str) -> Iterator[Uploader]:
+    """Its own uploader judging bodies over IDLE-second windows (the module's tests pause
+    bodies on purpose), stopped after."""
     impatient = Uploader(
         up.cluster,
         up.namespace,
         up.media_root,
-        ARTIFACTS / f"uploader-{up.namespace}-idle.log",
+        ARTIFACTS / f"uploader-{up.namespace}-{name}.log",
         settings={"HLSFORGE_BODY_IDLE_TIMEOUT_SECONDS": str(IDLE)},
     ).start()
     try:
+        yield impatient
+    finally:
+        impatient.stop()
+
+
+def test_a_stalled_body_is_408_and_its_partial_file_removed(up: Uploader, clip: Path) -> None:
+    with impatient_uploader(up, "idle") as impatient:
         before = uploads(up)
         data = clip.read_bytes()
         sent = {"n": 0}
@@ -323,21 +333,12 @@ def test_a_stalled_body_is_408_and_its_partial_file_removed(up: Uploader, clip: 
         assert time.monotonic() - started < 2 * IDLE + 5
         assert uploads(up) == before
         assert not list((up.media_root / "uploads").glob(".*"))
-    finally:
-        impatient.stop()
 
 
 def test_a_trickling_body_is_408_although_it_is_never_idle(up: Uploader, clip: Path) -> None:
     """Issue 13: a per-chunk idle timer let a client hold an upload open forever with a byte
     now and then. The body must bring 8 KiB/s on average over each window (IDLE s here)."""
-    impatient = Uploader(
-        up.cluster,
-        up.namespace,
-        up.media_root,
-        ARTIFACTS / f"uploader-{up.namespace}-trickle.log",
-        settings={"HLSFORGE_BODY_IDLE_TIMEOUT_SECONDS": str(IDLE)},
-    ).start()
-    try:
+    with impatient_uploader(up, "trickle") as impatient:
         before = uploads(up)
         data = clip.read_bytes()
         sent = {"n": 0}
@@ -358,8 +359,6 @@ def test_a_trickling_body_is_408_although_it_is_never_idle(up: Uploader, clip: P
         assert time.monotonic() - started < 3 * IDLE + 3
         assert uploads(up) == before
         assert not list((up.media_root / "uploads").glob(".*"))
-    finally:
-        impatient.stop()
 
 
 def test_an_upload_that_would_fill_the_volume_is_507_before_it_is_read(
