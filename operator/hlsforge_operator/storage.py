@@ -192,15 +192,8 @@ class S3Store:
             raise StorageError(str(exc)) from None
 
     def prepare(self, source: str, output: str, uid: str) -> None:
-        """The source object must exist; the pod reads and publishes the objects itself."""
-        if not is_s3(source):
-            return
-        try:
-            size = self.objects.size(self.uri(source))
-        except ObjectStoreError as exc:
-            raise StorageError(f"cannot read {source}: {exc}") from exc
-        if size is None:
-            raise StorageError(f"the source {source} does not exist", missing=True)
+        """Nothing to prepare: the pod reads and publishes the objects itself (a missing
+        source object is the transcoder's retryable SourceMissing)."""
 
     def verify(self, output: str, uid: str) -> Outputs:
         try:
