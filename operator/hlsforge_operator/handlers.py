@@ -295,8 +295,8 @@ async def _claim(runtime: Runtime, owner: Owner, spec: TranscodeJobSpec) -> Refu
     try:
         await asyncio.to_thread(runtime.store.prepare, spec.source, spec.output, owner.uid)
     except StorageError as exc:
-        if exc.missing:
-            return Refusal("SourceMissing", str(exc))
+        if exc.refusal is not None:  # absent, or never readable: no retry can help
+            return Refusal(exc.refusal, str(exc))
         raise kopf.TemporaryError(f"cannot prepare storage: {exc}", delay=5) from exc
     runtime.claimed.add(owner.uid)
     return None

@@ -37,11 +37,12 @@ from hlsforge_transcoder.verify import verify_dir
 
 
 class StorageError(Exception):
-    """The location cannot be used (outside the volume, or an I/O failure)."""
+    """The location cannot be used (outside the volume, or an I/O failure). ``refusal`` is
+    the status reason when no retry can help (the job fails), None for a passing failure."""
 
-    def __init__(self, message: str, *, missing: bool = False) -> None:
+    def __init__(self, message: str, *, refusal: str | None = None) -> None:
         super().__init__(message)
-        self.missing = missing
+        self.refusal = refusal
 
 
 class MediaStore(Protocol):
@@ -50,8 +51,8 @@ class MediaStore(Protocol):
 
     def prepare(self, source: str, output: str, uid: str) -> None:
         """Before the Job is created: the source is there (a regular file), and the job's work
-        folder exists for its pod. Raises StorageError (``missing`` set when the source is
-        absent)."""
+        folder exists for its pod. Raises StorageError, with ``refusal`` set when the source is
+        absent or can never be read."""
         ...
 
     def verify(self, output: str, uid: str) -> Outputs:
@@ -114,13 +115,18 @@ class VolumeStore:
 
     def prepare(self, source: str, output: str, uid: str) -> None:
         if not is_s3(source):
-            path = self.path(source)
             try:
-                info = path.lstat()
+                info = self.path(source).lstat()
             except FileNotFoundError:
-                raise StorageError(f"the source {source} does not exist", missing=True) from None
+                raise StorageError(
+                    f"the source {source} does not exist", refusal="SourceMissing"
+                ) from None
+            except StorageError as exc:  # it leaves the volume or passes through a link
+                raise StorageError(str(exc), refusal="InvalidInput") from None
             if not stat.S_ISREG(info.st_mode):
-                raise StorageError(f"the source {source} is not a regular file")
+                raise StorageError(
+                    f"the source {source} is not a regular file", refusal="InvalidInput"
+                )
         if not is_s3(output):
             folder = self.work_folder(uid)
             try:

@@ -99,6 +99,19 @@ def test_a_foreign_segment_as_source_is_refused_and_never_deleted(
     unchanged(env, victim)
 
 
+def test_a_source_linked_to_a_foreign_segment_fails_at_once_and_is_never_followed(
+    env: Env, victim: dict[str, str]
+) -> None:
+    segment = next(k for k in victim if k.endswith(".ts"))
+    link = env.media.root / "uploads" / "link.mp4"
+    link.symlink_to(env.media.root / "hls" / "victim" / segment)
+    env.api.create_tj("link", source="uploads/link.mp4", output="hls/link", **SMALL)
+    refused(env, "link", "InvalidInput", "symbolic link")
+    delete_and_wait(env, "link")
+    assert link.is_symlink()
+    unchanged(env, victim)
+
+
 def test_another_jobs_output_inside_or_above_is_refused_and_deleting_that_job_sweeps_nothing(
     env: Env, victim: dict[str, str]
 ) -> None:

@@ -29,17 +29,17 @@ def test_prepare_checks_the_source_and_makes_the_work_folder(tmp_path: Path) -> 
     store = VolumeStore(tmp_path)
     with pytest.raises(StorageError, match="does not exist") as caught:
         store.prepare("uploads/a.mp4", "hls/a", "uid-1")
-    assert caught.value.missing
+    assert caught.value.refusal == "SourceMissing"
     (tmp_path / "uploads").mkdir()
     os.mkfifo(tmp_path / "uploads" / "fifo.mp4")
     with pytest.raises(StorageError, match="not a regular file") as caught:
         store.prepare("uploads/fifo.mp4", "hls/a", "uid-1")
-    assert not caught.value.missing
+    assert caught.value.refusal == "InvalidInput"
     (tmp_path / "uploads" / "a.mp4").write_bytes(b"x")
     (tmp_path / "uploads" / "link.mp4").symlink_to(tmp_path / "uploads" / "a.mp4")
     with pytest.raises(StorageError, match="symbolic link") as caught:
         store.prepare("uploads/link.mp4", "hls/a", "uid-1")
-    assert not caught.value.missing
+    assert caught.value.refusal == "InvalidInput"
     store.prepare("uploads/a.mp4", "hls/a", "uid-1")
     assert (tmp_path / ".hlsforge" / "work" / "uid-1").is_dir()
     store.prepare("uploads/a.mp4", "hls/a", "uid-1")  # again: idempotent
