@@ -25,7 +25,7 @@ from hlsforge_transcoder.errors import (
     VerifyFailed,
 )
 from hlsforge_transcoder.sniff import SNIFF_BYTES
-from hlsforge_transcoder.unix_socket import ProtocolError, frame, recv_frame
+from hlsforge_transcoder.unix_socket import ProtocolError, frame, parse, recv_frame
 
 __all__ = ["ProtocolError", "frame", "recv_frame"]  # the framing, re-exported for the two ends
 
@@ -131,14 +131,8 @@ _REPLIES: TypeAdapter[Reply] = TypeAdapter(Reply)
 
 
 def parse_request(body: bytes) -> Request:
-    try:
-        return _REQUESTS.validate_json(body)
-    except ValueError as exc:
-        raise ProtocolError(f"not a publisher request: {exc}") from None
+    return parse(_REQUESTS, body, "publisher request")
 
 
 def parse_reply(body: bytes) -> Reply:
-    try:
-        return _REPLIES.validate_json(body)
-    except ValueError as exc:
-        raise ProtocolError(f"not a publisher reply: {exc}") from None
+    return parse(_REPLIES, body, "publisher reply")

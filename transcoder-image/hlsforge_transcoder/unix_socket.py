@@ -17,16 +17,28 @@ import socket
 import stat
 import struct
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 HEADER = struct.Struct(">I")
 _UCRED = struct.Struct("3i")
 _PR_SET_DUMPABLE = 4
 
 
+T = TypeVar("T")
+
+
 class ProtocolError(Exception):
     """A frame that is too large, truncated, or not the model it claims to be."""
+
+
+def parse(adapter: TypeAdapter[T], body: bytes, what: str) -> T:
+    """A frame's body as ``adapter``'s type; ``ProtocolError`` naming ``what`` otherwise."""
+    try:
+        return adapter.validate_json(body)
+    except ValueError as exc:
+        raise ProtocolError(f"not a {what}: {exc}") from None
 
 
 def frame(message: BaseModel) -> bytes:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from hlsforge_transcoder.unix_socket import ProtocolError, frame, recv_frame
+from hlsforge_transcoder.unix_socket import ProtocolError, frame, parse, recv_frame
 from hlsforge_uploader.probe_sandbox import ProbeOutcome
 
 __all__ = ["ProtocolError", "frame", "recv_frame"]  # the framing, re-exported for the two ends
@@ -40,15 +40,13 @@ class ProbeRequest(BaseModel):
         return self
 
 
+_REQUEST: TypeAdapter[ProbeRequest] = TypeAdapter(ProbeRequest)
+_REPLY: TypeAdapter[ProbeOutcome] = TypeAdapter(ProbeOutcome)
+
+
 def parse_request(body: bytes) -> ProbeRequest:
-    try:
-        return ProbeRequest.model_validate_json(body)
-    except ValueError as exc:
-        raise ProtocolError(f"not a probe request: {exc}") from None
+    return parse(_REQUEST, body, "probe request")
 
 
 def parse_reply(body: bytes) -> ProbeOutcome:
-    try:
-        return ProbeOutcome.model_validate_json(body)
-    except ValueError as exc:
-        raise ProtocolError(f"not a probe reply: {exc}") from None
+    return parse(_REPLY, body, "probe reply")
