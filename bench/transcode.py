@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 from hlsforge_api.v1alpha1 import EncodingSettings
+from hlsforge_media.limits import runtime_limits
+from hlsforge_media.media_input import local_input
 from hlsforge_transcoder.ffmpeg_args import build_args
-from hlsforge_transcoder.limits import runtime_limits
-from hlsforge_transcoder.media_input import local_input
 from hlsforge_transcoder.run import inspect
 
 DURATION = 30

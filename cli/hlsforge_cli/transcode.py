@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hlsforge_api.errors import TranscodeError
 from hlsforge_api.exitcodes import ExitCode
 from hlsforge_api.v1alpha1 import EncodingSettings
+from hlsforge_media.limits import runtime_limits
 from hlsforge_transcoder.__main__ import done_event
-from hlsforge_transcoder.errors import TranscodeError
-from hlsforge_transcoder.job import run_job
-from hlsforge_transcoder.limits import runtime_limits
+from hlsforge_transcoder.dispatch import run_job
 from hlsforge_transcoder.progress import encode_line
 
 _RENDITION = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_-]{0,31}):(?P<height>\d+):(?P<kbps>\d+)$")

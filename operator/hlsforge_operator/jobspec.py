@@ -17,13 +17,13 @@ from posixpath import join as posix_join
 from typing import Any
 
 from hlsforge_api.exitcodes import NON_RETRYABLE
+from hlsforge_api.pod import SOCKET_ENV
 from hlsforge_api.quantity import parse_quantity
 from hlsforge_api.v1alpha1 import EncodingSettings, ResourceList, TranscodeJobSpec
 from hlsforge_operator import names
 from hlsforge_operator.settings import OperatorSettings
 from hlsforge_storage.locations import is_s3
 from hlsforge_storage.s3config import S3Config
-from hlsforge_transcoder.broker_client import SOCKET_ENV
 
 RUN_AS = 10001
 SCRATCH = "/tmp"  # noqa: S108 - an emptyDir mounted there, private to the pod

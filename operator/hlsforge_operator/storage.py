@@ -4,7 +4,7 @@ A location is a path on the shared volume or an ``s3://`` URI; ``Stores`` sends 
 the right backend, so the handlers never know which one holds a job's media. A volume path is
 resolved strictly inside the volume's root (symlinks included), so a spec can never make the
 operator touch anything else. On S3 an output is what its commit record names (see
-``hlsforge_transcoder.s3_commit``), re-verified from S3 before the job is called Succeeded.
+``hlsforge_storage.s3_commit``), re-verified from S3 before the job is called Succeeded.
 Deletes are idempotent: a missing file or object is the goal reached, not an error.
 """
 
@@ -18,8 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from hlsforge_api.errors import TranscodeError
 from hlsforge_api.v1alpha1 import Outputs
 from hlsforge_operator.jobspec import WORK_OUTPUT
+from hlsforge_output.manifest import outputs
+from hlsforge_output.tree import MAX_TREE_BYTES
+from hlsforge_output.verify import verify_dir
 from hlsforge_storage.locations import (
     LocationError,
     S3Uri,
@@ -29,11 +33,7 @@ from hlsforge_storage.locations import (
     parse_s3_uri,
 )
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
-from hlsforge_storage.tree import MAX_TREE_BYTES
-from hlsforge_transcoder.errors import TranscodeError
-from hlsforge_transcoder.manifest import outputs
-from hlsforge_transcoder.s3_commit import read_commit, sweep_versions, verify_committed
-from hlsforge_transcoder.verify import verify_dir
+from hlsforge_storage.s3_commit import read_commit, sweep_versions, verify_committed
 
 
 class StorageError(Exception):

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from hlsforge_storage.locations import S3Uri
-from hlsforge_transcoder.s3_commit import verify_committed
+from hlsforge_storage.s3_commit import verify_committed
 from tests.helm.chart import CHART, CI_VALUES, REPO
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import PortForward, free_port, make_clip, wait_for

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from hlsforge_transcoder.verify import verify_dir
+from hlsforge_output.verify import verify_dir
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
     Env,

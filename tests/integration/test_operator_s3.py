@@ -23,8 +23,8 @@ from hlsforge_operator import jobspec
 from hlsforge_operator.settings import OperatorSettings
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3 import S3Objects
+from hlsforge_storage.s3_commit import COMMIT, verify_committed
 from hlsforge_storage.s3config import S3Config
-from hlsforge_transcoder.s3_commit import COMMIT, verify_committed
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
     ARTIFACTS,

@@ -20,8 +20,8 @@ import pytest
 
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_storage.locations import S3Uri
-from hlsforge_transcoder.job import run_job
-from hlsforge_transcoder.s3_commit import COMMIT, read_commit
+from hlsforge_storage.s3_commit import COMMIT, read_commit
+from hlsforge_transcoder.dispatch import run_job
 from hlsforge_uploader.jobs import build_job
 from hlsforge_uploader.models import UploadOptions
 from tests.integration.conftest import KubeCluster

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from hlsforge_transcoder.errors import InvalidInput, StorageError
-from hlsforge_transcoder.limits import DEFAULT_LIMITS
-from hlsforge_transcoder.probe import run_probe, validate
-from hlsforge_transcoder.proc import ToolTimeoutError
+from hlsforge_api.errors import InvalidInput, StorageError
+from hlsforge_media.limits import DEFAULT_LIMITS
+from hlsforge_media.probe import run_probe, validate
+from hlsforge_media.proc import ToolTimeoutError
 from hlsforge_uploader.errors import InvalidMedia
 from hlsforge_uploader.intake import probe
 from hlsforge_uploader.probe_sandbox import (

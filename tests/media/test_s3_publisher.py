@@ -22,14 +22,15 @@ from pathlib import Path
 
 import pytest
 
+from hlsforge_api.errors import StorageError, UsageError, VerifyFailed
+from hlsforge_api.pod import SOCKET_ENV
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3 import S3Objects
-from hlsforge_transcoder.broker_client import SOCKET_ENV, RemoteBroker
+from hlsforge_storage.s3_commit import COMMIT, verify_committed
+from hlsforge_transcoder.broker_client import RemoteBroker
 from hlsforge_transcoder.broker_wire import ErrorReply, parse_reply, recv_frame
-from hlsforge_transcoder.errors import StorageError, UsageError, VerifyFailed
-from hlsforge_transcoder.job import run_job
-from hlsforge_transcoder.s3_commit import COMMIT, verify_committed
+from hlsforge_transcoder.dispatch import run_job
 from tests.media.conftest import Clips, decode_errors
 from tests.s3server import S3Server
 

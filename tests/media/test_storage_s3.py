@@ -12,7 +12,7 @@ from hlsforge_operator.storage import S3Store, StorageError, Stores, VolumeStore
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.multipart import AlreadyExists, MultipartWriter
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
-from hlsforge_transcoder.job import run_job
+from hlsforge_transcoder.dispatch import run_job
 from tests.media.conftest import Clips
 from tests.s3server import S3Server
 

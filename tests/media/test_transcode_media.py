@@ -16,12 +16,12 @@ from typing import Any
 import m3u8
 import pytest
 
+from hlsforge_api.errors import InvalidInput, Stalled
 from hlsforge_api.v1alpha1 import EncodingSettings
-from hlsforge_transcoder.errors import InvalidInput, Stalled
-from hlsforge_transcoder.limits import Limits
-from hlsforge_transcoder.probe import run_probe
+from hlsforge_media.limits import Limits
+from hlsforge_media.probe import run_probe
+from hlsforge_output.verify import verify_dir
 from hlsforge_transcoder.run import transcode
-from hlsforge_transcoder.verify import verify_dir
 
 from .conftest import (
     Clips,

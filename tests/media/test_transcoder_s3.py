@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from hlsforge_api.errors import InvalidInput, StorageError, VerifyFailed
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3 import S3Objects
-from hlsforge_transcoder.errors import InvalidInput, StorageError, VerifyFailed
-from hlsforge_transcoder.job import run_job
-from hlsforge_transcoder.s3_commit import COMMIT, publish, sweep_versions, verify_committed
+from hlsforge_storage.s3_commit import COMMIT, publish, sweep_versions, verify_committed
+from hlsforge_transcoder.dispatch import run_job
 from tests.media.conftest import Clips, decode_errors
 from tests.s3server import S3Server
 

@@ -5,10 +5,10 @@ from fractions import Fraction
 from pathlib import Path
 
 from hlsforge_api.v1alpha1 import SegmentFormat, VideoCodec
+from hlsforge_media.limits import Limits
+from hlsforge_media.media_input import local_input
 from hlsforge_transcoder.ffmpeg_args import build_args, filter_graph
 from hlsforge_transcoder.ladder import AudioPlan, Plan, PlannedRendition, SpritePlan
-from hlsforge_transcoder.limits import Limits
-from hlsforge_transcoder.media_input import local_input
 
 SRC_IN = local_input(Path("/in/src"))
 SRC = local_input(Path("/s"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import m3u8
 import pytest
 
-from hlsforge_transcoder.hls import (
+from hlsforge_output.hls import (
     PlaylistError,
     Variant,
     aac_codec,

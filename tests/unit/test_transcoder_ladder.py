@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from hlsforge_api.v1alpha1 import EncodingSettings
+from hlsforge_media.limits import Limits
+from hlsforge_media.probe import AudioStream, ProbeResult, VideoStream
 from hlsforge_transcoder.ladder import keyframes_fit, plan_ladder
-from hlsforge_transcoder.limits import Limits
-from hlsforge_transcoder.probe import AudioStream, ProbeResult, VideoStream
 
 LIMITS = Limits()
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hlsforge_transcoder.errors import InvalidInput
-from hlsforge_transcoder.limits import Limits
-from hlsforge_transcoder.probe import (
+from hlsforge_api.errors import InvalidInput
+from hlsforge_media.limits import Limits
+from hlsforge_media.probe import (
     ProbeResult,
     VideoStream,
     parse,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from hlsforge_cli.transcode import add_parser, settings_from_args
-from hlsforge_transcoder.limits import Limits, available_cpus, parse_cpu_max, runtime_limits
-from hlsforge_transcoder.proc import run_bounded
-from hlsforge_transcoder.run import sweep_stale_attempts
+from hlsforge_media.limits import Limits, available_cpus, parse_cpu_max, runtime_limits
+from hlsforge_media.proc import run_bounded
+from hlsforge_storage.volume_commit import sweep_stale_attempts
 
 
 def test_sweep_removes_only_old_work_dirs(tmp_path: Path) -> None:

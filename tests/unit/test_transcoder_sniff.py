@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from hlsforge_transcoder.errors import InvalidInput
-from hlsforge_transcoder.sniff import sniff
+from hlsforge_api.errors import InvalidInput
+from hlsforge_media.sniff import sniff
 
 TS = bytes([0x47]) + bytes(187)
 

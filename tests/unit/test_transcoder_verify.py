@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from hlsforge_transcoder.errors import VerifyFailed
-from hlsforge_transcoder.hls import Variant, render_master
-from hlsforge_transcoder.manifest import MANIFEST, hash_tree
-from hlsforge_transcoder.verify import verify_dir
+from hlsforge_api.errors import VerifyFailed
+from hlsforge_output.hls import Variant, render_master
+from hlsforge_output.manifest import MANIFEST
+from hlsforge_output.verify import verify_dir
+from hlsforge_transcoder.manifest_build import hash_tree
 
 
 def media(durations: list[float]) -> str:

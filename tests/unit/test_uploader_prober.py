@@ -7,8 +7,8 @@ import resource
 import pytest
 from pydantic import ValidationError
 
-from hlsforge_transcoder.errors import InvalidInput, StorageError
-from hlsforge_transcoder.unix_socket import frame_length
+from hlsforge_api.errors import InvalidInput, StorageError
+from hlsforge_media.unix_socket import frame_length
 from hlsforge_uploader.probe_sandbox import (
     SANDBOX_ENV,
     ProbeOutcome,

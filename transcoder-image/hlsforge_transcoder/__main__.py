@@ -24,12 +24,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hlsforge_api.errors import Killed, TranscodeError, UsageError
 from hlsforge_api.exitcodes import ExitCode
 from hlsforge_api.v1alpha1 import EncodingSettings
-from hlsforge_transcoder.errors import Killed, TranscodeError, UsageError
-from hlsforge_transcoder.job import run_job
-from hlsforge_transcoder.limits import runtime_limits
-from hlsforge_transcoder.manifest import outputs
+from hlsforge_media.limits import runtime_limits
+from hlsforge_output.manifest import outputs
+from hlsforge_transcoder.dispatch import run_job
 from hlsforge_transcoder.progress import encode_line
 from hlsforge_transcoder.run import Result
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from hlsforge_api.errors import StorageError, UsageError, VerifyFailed
+from hlsforge_media.media_input import MediaInput, local_input, s3_object_input
 from hlsforge_storage.locations import LocationError, S3Uri, parse_s3_uri
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
+from hlsforge_storage.s3_commit import publish, sweep_versions, verify_committed
 from hlsforge_storage.s3config import S3Config, S3ConfigError
-from hlsforge_transcoder.errors import StorageError, UsageError, VerifyFailed
-from hlsforge_transcoder.media_input import MediaInput, local_input, s3_object_input
-from hlsforge_transcoder.s3_commit import publish, sweep_versions, verify_committed
 
 SOURCE_URL_SECONDS = 12 * 3600
 """A presigned source URL is checked at each (re)connect; it outlives any sane encode (with

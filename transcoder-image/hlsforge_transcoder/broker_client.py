@@ -17,6 +17,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TypeVar
 
+from hlsforge_api.errors import StorageError
+from hlsforge_media.media_input import MediaInput, http_input, local_input
 from hlsforge_storage.locations import S3Uri
 from hlsforge_transcoder.broker import Published, private_scratch
 from hlsforge_transcoder.broker_wire import (
@@ -35,10 +37,7 @@ from hlsforge_transcoder.broker_wire import (
     parse_reply,
     recv_frame,
 )
-from hlsforge_transcoder.errors import StorageError
-from hlsforge_transcoder.media_input import MediaInput, http_input, local_input
 
-SOCKET_ENV = "HLSFORGE_PUBLISHER_SOCKET"
 SHORT_SECONDS = 300.0
 """Lookups and sweeps; a download or a publish may take as long as the Job's deadline."""
 LONG_SECONDS = 24 * 3600.0

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from hlsforge_transcoder.errors import (
+from hlsforge_api.errors import (
     EncodeFailed,
     InvalidInput,
     Killed,
@@ -24,8 +24,8 @@ from hlsforge_transcoder.errors import (
     UsageError,
     VerifyFailed,
 )
-from hlsforge_transcoder.sniff import SNIFF_BYTES
-from hlsforge_transcoder.unix_socket import ProtocolError, frame, parse, recv_frame
+from hlsforge_media.sniff import SNIFF_BYTES
+from hlsforge_media.unix_socket import ProtocolError, frame, parse, recv_frame
 
 __all__ = ["ProtocolError", "frame", "recv_frame"]  # the framing, re-exported for the two ends
 

@@ -14,16 +14,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 from hlsforge_api.v1alpha1 import SegmentFormat, VideoCodec
+from hlsforge_media.limits import Limits
+from hlsforge_media.media_input import MediaInput
+from hlsforge_output.manifest import INIT, PLAYLIST, POSTER, SPRITE
 from hlsforge_transcoder.ladder import Plan
-from hlsforge_transcoder.limits import Limits
-from hlsforge_transcoder.media_input import MediaInput
-
-PLAYLIST = "index.m3u8"
-MASTER = "master.m3u8"
-POSTER = "poster.jpg"
-SPRITE = "sprite.jpg"
-SPRITE_VTT = "sprite.vtt"
-INIT = "init.mp4"
 
 
 def segment_extension(fmt: SegmentFormat) -> str:

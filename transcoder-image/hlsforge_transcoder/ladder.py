@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from hlsforge_api.v1alpha1 import EncodingSettings, SegmentFormat, VideoCodec
-from hlsforge_transcoder.limits import Limits
-from hlsforge_transcoder.probe import ProbeResult, VideoStream
+from hlsforge_media.limits import Limits
+from hlsforge_media.probe import ProbeResult, VideoStream
 
 DEFAULT_RUNGS: tuple[tuple[int, int], ...] = ((1080, 5000), (720, 2800), (480, 1400), (360, 800))
 """(short side, average video kbit/s)."""

@@ -37,9 +37,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from hlsforge_api.errors import TranscodeError, UsageError, VerifyFailed
+from hlsforge_media import unix_socket
+from hlsforge_media.unix_socket import non_dumpable, peer_uid
+from hlsforge_output.tree import MAX_FILES, MAX_TREE_BYTES
 from hlsforge_storage.locations import S3Uri
-from hlsforge_storage.tree import MAX_FILES, MAX_TREE_BYTES
-from hlsforge_transcoder import unix_socket
 from hlsforge_transcoder.broker import SOURCE_FILE, DirectBroker, objects_from_env, parse_uri
 from hlsforge_transcoder.broker_wire import (
     MAX_REQUEST_BYTES,
@@ -58,8 +60,6 @@ from hlsforge_transcoder.broker_wire import (
     parse_request,
     recv_frame,
 )
-from hlsforge_transcoder.errors import TranscodeError, UsageError, VerifyFailed
-from hlsforge_transcoder.unix_socket import non_dumpable, peer_uid
 
 log = logging.getLogger("hlsforge.publisher")
 REQUEST_SECONDS = 30.0

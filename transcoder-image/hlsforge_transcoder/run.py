@@ -1,17 +1,14 @@
 """The imperative shell: sniff, probe, plan, run ffmpeg, describe, verify, commit.
 
-Every attempt writes into its own ``<dest>.tmp-<random>`` sibling directory and commits with one
-``rename`` of that directory. ``rename`` onto an existing non-empty directory fails, so the first
-attempt to commit wins and nothing ever modifies or deletes a committed output: a retried or
-duplicated run that finds a verified output at the destination reports success without encoding
-(or, if it lost the race, after encoding) and removes only its own temporary directory.
+Every attempt writes into its own ``<dest>.tmp-<random>`` sibling directory and commits it with
+``hlsforge_storage.volume_commit``: the first attempt to commit wins, a retried or duplicated run
+that finds a verified output at the destination reports success without encoding (or, if it lost
+the race, after encoding), and removes only its own temporary directory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import glob
 import json
 import os
 import shutil
@@ -25,9 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hlsforge_api.v1alpha1 import EncodingSettings, SegmentFormat
-from hlsforge_transcoder import __version__
-from hlsforge_transcoder.errors import (
+from hlsforge_api.errors import (
     EncodeFailed,
     InvalidInput,
     Killed,
@@ -35,12 +30,20 @@ from hlsforge_transcoder.errors import (
     StorageError,
     VerifyFailed,
 )
-from hlsforge_transcoder.ffmpeg_args import MASTER, PLAYLIST, SPRITE, SPRITE_VTT, build_args
-from hlsforge_transcoder.hls import codec_from_init, parse_media_playlist, render_master
+from hlsforge_api.v1alpha1 import EncodingSettings, SegmentFormat
+from hlsforge_media.limits import DEFAULT_LIMITS, Limits
+from hlsforge_media.media_input import MediaInput, as_input, local_input
+from hlsforge_media.probe import ProbeResult, run_keyframes, run_probe, validate
+from hlsforge_media.proc import ToolTimeoutError, kill_group, run_bounded, spawn
+from hlsforge_media.sniff import sniff
+from hlsforge_output.hls import codec_from_init, parse_media_playlist, render_master
+from hlsforge_output.manifest import MANIFEST, MASTER, PLAYLIST, SPRITE, SPRITE_VTT
+from hlsforge_output.verify import verify_dir
+from hlsforge_storage.volume_commit import commit, existing_output, fsync_tree, sweep_stale_attempts
+from hlsforge_transcoder import __version__
+from hlsforge_transcoder.ffmpeg_args import build_args
 from hlsforge_transcoder.ladder import Plan, copy_refusal, plan_ladder
-from hlsforge_transcoder.limits import DEFAULT_LIMITS, Limits
-from hlsforge_transcoder.manifest import (
-    MANIFEST,
+from hlsforge_transcoder.manifest_build import (
     RenditionFacts,
     StreamFacts,
     build_manifest,
@@ -48,13 +51,8 @@ from hlsforge_transcoder.manifest import (
     playlist_version,
     variant,
 )
-from hlsforge_transcoder.media_input import MediaInput, as_input, local_input
-from hlsforge_transcoder.probe import ProbeResult, run_keyframes, run_probe, validate
-from hlsforge_transcoder.proc import ToolTimeoutError, kill_group, run_bounded, spawn
 from hlsforge_transcoder.progress import ProgressParser
-from hlsforge_transcoder.sniff import sniff
 from hlsforge_transcoder.thumbnails import sprite_vtt
-from hlsforge_transcoder.verify import verify_dir
 
 Emit = Callable[[dict[str, Any]], None]
 _STORAGE_HINTS = (
@@ -79,49 +77,6 @@ class Result:
 
 def _ignore(_event: dict[str, Any]) -> None:
     return None
-
-
-def _existing_output(dest: Path) -> dict[str, Any] | None:
-    """The manifest of a verified output at ``dest``; None if absent or an empty directory."""
-    if not dest.exists():
-        return None
-    if dest.is_dir() and not any(dest.iterdir()):
-        return None
-    try:
-        return verify_dir(dest)
-    except VerifyFailed as exc:
-        raise StorageError(
-            "DestinationOccupied",
-            f"{dest} exists and is not a verified output ({exc.reason}); it is never overwritten",
-        ) from None
-
-
-def _newest_mtime(root: Path) -> float:
-    newest = root.stat().st_mtime
-    for directory, _dirs, names in os.walk(root):
-        for name in names:
-            with contextlib.suppress(OSError):
-                newest = max(newest, (Path(directory) / name).stat().st_mtime)
-    return newest
-
-
-def sweep_stale_attempts(dest: Path, max_age_s: float, now: float | None = None) -> list[Path]:
-    """Remove ``DEST.tmp-*`` work directories nothing has written to for ``max_age_s``.
-
-    Only an attempt killed outright (SIGKILL, OOM, node loss) leaves one behind; a live attempt
-    writes segments every few seconds and its watchdog kills a stalled ffmpeg within
-    ``stall_timeout_s``, so an old one is certainly dead. Never touches ``dest`` itself.
-    """
-    now = time.time() if now is None else now
-    removed: list[Path] = []
-    for candidate in dest.parent.glob(f"{glob.escape(dest.name)}.tmp-*"):
-        try:
-            if candidate.is_dir() and now - _newest_mtime(candidate) > max_age_s:
-                shutil.rmtree(candidate)
-                removed.append(candidate)
-        except OSError:
-            continue
-    return removed
 
 
 def inspect(
@@ -279,33 +234,6 @@ def describe(out_dir: Path, plan: Plan, limits: Limits) -> list[RenditionFacts]:
     return facts
 
 
-def _fsync_tree(root: Path) -> None:
-    for directory, _dirs, names in os.walk(root):
-        for name in [*names, "."]:
-            fd = os.open(Path(directory) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def commit(tmp: Path, dest: Path) -> bool:
-    """Move ``tmp`` to ``dest`` atomically. False if a verified output was there first."""
-    try:
-        tmp.rename(dest)
-    except OSError as exc:
-        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and _existing_output(dest) is not None:
-            return False
-        raise StorageError("CommitFailed", f"cannot move the output to {dest}: {exc}") from None
-    with contextlib.suppress(OSError):
-        fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    return True
-
-
 def _expected_bytes(plan: Plan, limits: Limits) -> int:
     kbps = sum(r.max_kbps for r in plan.renditions if not r.copy)
     kbps += sum(4 * r.max_kbps for r in plan.renditions if r.copy)
@@ -360,7 +288,7 @@ def transcode(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     source, dest = as_input(src), dest.absolute()
-    existing = _existing_output(dest)
+    existing = existing_output(dest)
     if existing is not None:
         return Result(dest, existing, committed=False)
     sweep_stale_attempts(dest, limits.stale_attempt_age_s)
@@ -390,7 +318,7 @@ def transcode(
             _finalize(tmp, probe, plan, limits)
             manifest = verify_dir(tmp, source_duration=plan.duration)
             tmp.chmod(0o755)
-            _fsync_tree(tmp)
+            fsync_tree(tmp)
         except OSError as exc:
             raise StorageError("WriteFailed", f"cannot write the output: {exc}") from None
         committed = commit(tmp, dest)

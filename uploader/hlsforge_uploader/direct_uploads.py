@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hlsforge_media.media_input import MediaInput
+from hlsforge_media.sniff import SNIFF_BYTES
 from hlsforge_storage.multipart import AlreadyExists
 from hlsforge_storage.s3 import ObjectStoreError, wrap
-from hlsforge_transcoder.media_input import MediaInput
-from hlsforge_transcoder.sniff import SNIFF_BYTES
 from hlsforge_uploader.direct import PUT_HEADERS, DirectKeys, PendingUpload
 from hlsforge_uploader.s3_copy import copy_new
 from hlsforge_uploader.s3_storage import S3Storage, probe_input

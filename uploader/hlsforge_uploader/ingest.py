@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from hlsforge_transcoder.errors import InvalidInput
-from hlsforge_transcoder.sniff import SNIFF_BYTES, Sniffed, sniff
+from hlsforge_api.errors import InvalidInput
+from hlsforge_media.sniff import SNIFF_BYTES, Sniffed, sniff
 from hlsforge_uploader.errors import InvalidMedia, TooLarge
 
 EXTENSIONS = {"mov": "mp4", "matroska": "mkv", "mpegts": "ts", "avi": "avi", "flv": "flv"}

@@ -20,10 +20,10 @@ from typing import Any
 from anyio import to_thread
 from pydantic import ValidationError
 
-from hlsforge_transcoder.errors import InvalidInput, TranscodeError
-from hlsforge_transcoder.limits import DEFAULT_LIMITS
-from hlsforge_transcoder.media_input import MediaInput
-from hlsforge_transcoder.probe import validate
+from hlsforge_api.errors import InvalidInput, TranscodeError
+from hlsforge_media.limits import DEFAULT_LIMITS
+from hlsforge_media.media_input import MediaInput
+from hlsforge_media.probe import validate
 from hlsforge_uploader import idempotency as idem
 from hlsforge_uploader.api.deps import Clients
 from hlsforge_uploader.errors import (

@@ -28,11 +28,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hlsforge_transcoder.errors import InvalidInput, StorageError
-from hlsforge_transcoder.limits import DEFAULT_LIMITS
-from hlsforge_transcoder.media_input import MediaInput, http_input
-from hlsforge_transcoder.probe import run_probe
-from hlsforge_transcoder.proc import Completed, Confinement, ToolTimeoutError, run_bounded
+from hlsforge_api.errors import InvalidInput, StorageError
+from hlsforge_media.limits import DEFAULT_LIMITS
+from hlsforge_media.media_input import MediaInput, http_input
+from hlsforge_media.probe import run_probe
+from hlsforge_media.proc import Completed, Confinement, ToolTimeoutError, run_bounded
 
 MiB = 1024**2
 

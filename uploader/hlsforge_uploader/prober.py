@@ -25,7 +25,7 @@ import stat
 import threading
 import time
 
-from hlsforge_transcoder.unix_socket import listen, non_dumpable, peer_uid
+from hlsforge_media.unix_socket import listen, non_dumpable, peer_uid
 from hlsforge_uploader.probe_sandbox import ProbeOutcome, fd_input, probe_source, url_input
 from hlsforge_uploader.prober_protocol import (
     MAX_REQUEST_BYTES,

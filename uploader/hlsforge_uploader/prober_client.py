@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from hlsforge_transcoder.errors import InvalidInput, StorageError
-from hlsforge_transcoder.media_input import MediaInput
-from hlsforge_transcoder.probe import ProbeResult, parse
+from hlsforge_api.errors import InvalidInput, StorageError
+from hlsforge_media.media_input import MediaInput
+from hlsforge_media.probe import ProbeResult, parse
 from hlsforge_uploader.probe_sandbox import (
     ProbeOutcome,
     SandboxLimits,

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from hlsforge_transcoder.unix_socket import ProtocolError, frame, parse, recv_frame
+from hlsforge_media.unix_socket import ProtocolError, frame, parse, recv_frame
 from hlsforge_uploader.probe_sandbox import ProbeOutcome
 
 __all__ = ["ProtocolError", "frame", "recv_frame"]  # the framing, re-exported for the two ends

@@ -26,10 +26,10 @@ from anyio import to_thread
 from botocore.exceptions import BotoCoreError, ClientError
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from hlsforge_api.errors import TranscodeError
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects, wrap
-from hlsforge_transcoder.errors import TranscodeError
-from hlsforge_transcoder.s3_commit import read_commit
+from hlsforge_storage.s3_commit import read_commit
 from hlsforge_uploader import delivery, playlists, ranges
 from hlsforge_uploader.errors import NotFound, RangeNotSatisfiable, StorageUnavailable
 

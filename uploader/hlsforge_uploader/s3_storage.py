@@ -23,10 +23,10 @@ from typing import Literal
 
 from starlette.responses import Response
 
+from hlsforge_media.media_input import MediaInput, s3_object_input
 from hlsforge_storage.locations import LocationError, S3Uri, parse_s3_uri
 from hlsforge_storage.multipart import AlreadyExists, MultipartWriter
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
-from hlsforge_transcoder.media_input import MediaInput, s3_object_input
 from hlsforge_uploader.errors import NotFound
 from hlsforge_uploader.s3_delivery import S3Delivery
 from hlsforge_uploader.storage import AlreadyCommitted, OutsideRoot, StorageError
@@ -39,7 +39,7 @@ far less by the engine's limits)."""
 
 
 def probe_input(objects: S3Objects, uri: S3Uri) -> MediaInput:
-    """An object as ffprobe input (see ``hlsforge_transcoder.media_input.s3_object_input``)."""
+    """An object as ffprobe input (see ``hlsforge_media.media_input.s3_object_input``)."""
     return s3_object_input(objects, uri, PROBE_URL_SECONDS)
 
 

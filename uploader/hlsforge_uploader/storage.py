@@ -17,7 +17,7 @@ from typing import Protocol
 
 from starlette.responses import Response
 
-from hlsforge_transcoder.media_input import MediaInput
+from hlsforge_media.media_input import MediaInput
 
 
 class StorageError(Exception):

@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hlsforge_api.errors import StorageError, VerifyFailed
+from hlsforge_output.manifest import MANIFEST
+from hlsforge_output.tree import MAX_TEXT, LocalTree, sha256_file
+from hlsforge_output.verify import verify_tree
 from hlsforge_storage.locations import LocationError, S3Uri
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
-from hlsforge_storage.tree import MAX_TEXT, LocalTree, S3Tree, sha256_file
-from hlsforge_transcoder.errors import StorageError, VerifyFailed
-from hlsforge_transcoder.manifest import MANIFEST
-from hlsforge_transcoder.verify import verify_tree
+from hlsforge_storage.s3_tree import S3Tree
 
 COMMIT = "commit.json"
 SCHEMA = "hlsforge.io/commit/v1"

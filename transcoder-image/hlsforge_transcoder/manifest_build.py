@@ -1,8 +1,5 @@
-"""The manifest written beside the HLS output, and the master playlist's variant facts.
-
-``manifest.json`` is the output's own description and integrity record: renditions, segment
-counts, durations, and the size and SHA-256 of every file. ``verify`` checks a directory against
-it, and the operator fills ``status.outputs`` from it. Building it is pure; ``hash_tree`` reads.
+"""Building ``manifest.json`` (format: ``hlsforge_output.manifest``) and the master playlist's
+variant facts from what ffmpeg wrote. Building is pure; ``hash_tree`` reads.
 """
 
 from __future__ import annotations
@@ -12,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hlsforge_api.v1alpha1 import Outputs, RenditionOutput, SegmentFormat, VideoCodec
-from hlsforge_storage.tree import sha256_file
-from hlsforge_transcoder.ffmpeg_args import MASTER, POSTER, SPRITE, SPRITE_VTT
-from hlsforge_transcoder.hls import (
+from hlsforge_api.v1alpha1 import SegmentFormat, VideoCodec
+from hlsforge_media.probe import ProbeResult
+from hlsforge_output.hls import (
     MediaPlaylist,
     Variant,
     aac_codec,
@@ -23,11 +19,9 @@ from hlsforge_transcoder.hls import (
     bandwidths,
     hevc_codec,
 )
+from hlsforge_output.manifest import MANIFEST, MASTER, POSTER, SCHEMA, SPRITE, SPRITE_VTT
+from hlsforge_output.tree import sha256_file
 from hlsforge_transcoder.ladder import Plan, PlannedRendition
-from hlsforge_transcoder.probe import ProbeResult
-
-MANIFEST = "manifest.json"
-SCHEMA = "hlsforge.io/manifest/v1"
 
 
 @dataclass(frozen=True)
@@ -122,34 +116,6 @@ def build_manifest(
         "notes": list(plan.notes),
         "files": dict(sorted(files.items())),
     }
-
-
-def outputs(manifest: dict[str, Any], location: str) -> Outputs:
-    """``status.outputs`` for an output committed at ``location`` (volume path or URI prefix)."""
-    base = location.rstrip("/")
-
-    def at(name: str | None) -> str | None:
-        return None if name is None else f"{base}/{name}"
-
-    return Outputs(
-        master_playlist=f"{base}/{manifest['master']}",
-        renditions=[
-            RenditionOutput(
-                name=r["name"],
-                playlist=r["playlist"],
-                resolution=f"{r['width']}x{r['height']}",
-                bandwidth=r["bandwidth"],
-                average_bandwidth=r["averageBandwidth"],
-                codecs=r["codecs"],
-                copied=r["copied"],
-            )
-            for r in manifest["renditions"]
-        ],
-        poster=at(manifest.get("poster")),
-        sprite=at(manifest.get("sprite")),
-        thumbnails_vtt=at(manifest.get("spriteVtt")),
-        duration_seconds=manifest["durationSeconds"],
-    )
 
 
 def file_fact(path: Path) -> dict[str, Any]:

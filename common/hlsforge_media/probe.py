@@ -14,10 +14,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from hlsforge_transcoder.errors import InvalidInput, StorageError
-from hlsforge_transcoder.limits import ALLOWED_DEMUXERS, Limits
-from hlsforge_transcoder.media_input import MediaInput, as_input, local_input
-from hlsforge_transcoder.proc import Completed, ToolTimeoutError, run_bounded
+from hlsforge_api.errors import InvalidInput, StorageError
+from hlsforge_media.limits import ALLOWED_DEMUXERS, Limits
+from hlsforge_media.media_input import MediaInput, as_input, local_input
+from hlsforge_media.proc import Completed, ToolTimeoutError, run_bounded
 
 Runner = Callable[[list[str], float], Completed]
 """Runs an argv with a deadline (``proc.run_bounded``'s contract: raises ``ToolTimeoutError``

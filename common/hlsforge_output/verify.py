@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hlsforge_storage.tree import MAX_TREE_BYTES, LocalTree, OutputTree
-from hlsforge_transcoder.errors import VerifyFailed
-from hlsforge_transcoder.hls import PlaylistError, parse_master, parse_media_playlist
-from hlsforge_transcoder.manifest import MANIFEST
+from hlsforge_api.errors import VerifyFailed
+from hlsforge_output.hls import PlaylistError, parse_master, parse_media_playlist
+from hlsforge_output.manifest import MANIFEST
+from hlsforge_output.tree import MAX_TREE_BYTES, LocalTree, OutputTree
 
 REQUIRED_ATTRIBUTES = ("BANDWIDTH", "AVERAGE-BANDWIDTH", "CODECS", "RESOLUTION", "FRAME-RATE")
 

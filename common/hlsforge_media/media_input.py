@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hlsforge_api.errors import StorageError
+from hlsforge_media.sniff import SNIFF_BYTES
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
-from hlsforge_transcoder.errors import StorageError
-from hlsforge_transcoder.sniff import SNIFF_BYTES
 
 HTTP_INPUT_OPTIONS = (
     *("-reconnect", "1", "-reconnect_on_network_error", "1", "-reconnect_delay_max", "10"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hlsforge_transcoder.errors import InvalidInput
+from hlsforge_api.errors import InvalidInput
 
 SNIFF_BYTES = 1024
 """How much of the file's head ``sniff`` wants (it copes with less)."""

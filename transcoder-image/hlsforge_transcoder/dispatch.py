@@ -16,12 +16,13 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from hlsforge_api.pod import SOCKET_ENV
 from hlsforge_api.v1alpha1 import EncodingSettings
+from hlsforge_media.limits import DEFAULT_LIMITS, Limits
+from hlsforge_media.media_input import MediaInput, local_input
 from hlsforge_storage.locations import is_s3
 from hlsforge_transcoder.broker import DirectBroker, StorageBroker, objects_from_env, parse_uri
-from hlsforge_transcoder.broker_client import SOCKET_ENV, RemoteBroker
-from hlsforge_transcoder.limits import DEFAULT_LIMITS, Limits
-from hlsforge_transcoder.media_input import MediaInput, local_input
+from hlsforge_transcoder.broker_client import RemoteBroker
 from hlsforge_transcoder.run import Emit, Result, transcode
 
 

@@ -1,4 +1,5 @@
-"""A finished output, read the same way from a directory or from an S3 prefix.
+"""A finished output, read the same way from a directory or (``hlsforge_storage.s3_tree``) an S3
+prefix.
 
 Verification only needs three things: every file with its size, the text of a few small files
 (manifest, playlists) and each file's SHA-256. A directory hashes its files; S3 answers with the
@@ -12,12 +13,8 @@ import hashlib
 import os
 import stat
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
-
-from hlsforge_storage.locations import S3Uri
-from hlsforge_storage.s3 import ObjectStoreError, S3Objects
 
 MAX_TEXT = 16 << 20
 """Largest manifest or playlist read into memory."""
@@ -140,51 +137,3 @@ class LocalTree:
                 digest.update(chunk)
                 self._in_time()
         return digest.hexdigest()
-
-
-class S3Tree:
-    def __init__(self, objects: S3Objects, root: S3Uri) -> None:
-        self.objects = objects
-        self.root = root
-        self.name = str(root)
-        self._sizes: dict[str, int] | None = None
-        self._sums: dict[str, str | None] = {}
-
-    def sizes(self) -> dict[str, int]:
-        if self._sizes is None:
-            listed: dict[str, int] = {}
-            total = 0
-            try:
-                for info in self.objects.listing(self.root):
-                    listed[info.key] = info.size
-                    total += info.size
-                    if len(listed) > MAX_FILES or total > MAX_TREE_BYTES:
-                        raise TreeError(f"{self.name} holds more than the largest output allowed")
-            except ObjectStoreError as exc:
-                raise TreeError(str(exc)) from None
-            cut = len(self.root.prefix)
-            self._sizes = {key[cut:]: size for key, size in listed.items()}
-        return self._sizes
-
-    def read_text(self, rel: str) -> str:
-        size = self.sizes().get(rel)
-        if size is None:
-            raise FileNotFoundError(f"{self.root.child(rel)} does not exist")
-        if size > MAX_TEXT:
-            raise TreeError(f"{rel} is {size} bytes, too large to be a playlist or manifest")
-        try:
-            return self.objects.read(self.root.child(rel)).decode("utf-8")
-        except ObjectStoreError as exc:
-            raise TreeError(str(exc)) from None
-
-    def sha256(self, rel: str) -> str | None:
-        if not self._sums:
-            # One parallel round of HEAD requests for the whole tree, on first use.
-            names = sorted(self.sizes())
-            with ThreadPoolExecutor(max_workers=16) as pool:
-                try:
-                    found = list(pool.map(lambda n: self.objects.sha256(self.root.child(n)), names))
-                except ObjectStoreError as exc:
-                    raise TreeError(str(exc)) from None
-            self._sums = dict(zip(names, found, strict=True))
-        return self._sums.get(rel)

@@ -1,0 +1,9 @@
+"""The contract between the operator and a transcoder pod that is not in the TranscodeJob spec:
+the environment the operator sets and the engine reads.
+"""
+
+from __future__ import annotations
+
+SOCKET_ENV = "HLSFORGE_PUBLISHER_SOCKET"
+"""Set in S3 mode: the publisher sidecar's Unix socket, through which the transcoder (which holds
+no credential) reads its source and publishes its output."""
