@@ -16,7 +16,9 @@ from collections.abc import Sequence
 
 import kopf
 
-from hlsforge_operator import handlers
+from hlsforge_operator import handlers, k8s
+from hlsforge_operator.runtime import Runtime
+from hlsforge_operator.settings import OperatorSettings
 
 PEERING_NAME = "hlsforge"
 
@@ -35,9 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    settings = handlers.SETTINGS
+    settings = OperatorSettings()
+    k8s.load_config()
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, settings)
     priority = settings.peering_priority or random.randint(1, 2**30)  # noqa: S311
     kopf.run(
+        registry=registry,
+        memo=kopf.Memo(runtime=Runtime.start(settings)),
         clusterwide=settings.namespace is None,
         namespaces=[settings.namespace] if settings.namespace else (),
         standalone=args.standalone,

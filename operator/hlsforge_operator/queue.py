@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,3 +35,27 @@ def admits(key: tuple[str, str], waiting: Iterable[QueueEntry], running: int, ca
         return False
     keys = [e.key for e in ordered(waiting)]
     return key in keys and keys.index(key) < free
+
+
+def slot_free(
+    key: tuple[str, str],
+    queue: Iterable[tuple[QueueEntry, bool]],
+    *,
+    with_job: Collection[tuple[str, str]],
+    active: Collection[tuple[str, str]],
+    reserved: Collection[tuple[str, str]],
+    cap: int,
+) -> bool:
+    """True when ``key`` may start now, from the operator's view of the cluster.
+
+    ``queue`` is every TranscodeJob with whether it waits (Pending or Queued); ``with_job``
+    the ones whose Job the watch shows, ``active`` those of them with an unfinished Job, and
+    ``reserved`` the ones whose Job was created but is not in the watch yet (they hold a slot).
+    """
+    running = len(active) + sum(1 for k in reserved if k not in with_job)
+    waiting = [
+        entry
+        for entry, waits in queue
+        if waits and entry.key not in with_job and entry.key not in reserved
+    ]
+    return admits(key, waiting, running, cap)

@@ -226,3 +226,24 @@ def after_source_deleted(
     )
     outcome.events.append(Event("Normal", "SourceDeleted", message))
     return outcome
+
+
+def rejected(
+    current: TranscodeJobStatus,
+    now: datetime,
+    generation: int | None,
+    message: str,
+    reason: str = "InvalidSpec",
+) -> Outcome:
+    """A job refused before any pod ran (an invalid spec, a location it may not use, a source
+    that is not there): Failed with ``reason``, the message naming the rule."""
+    status = current.model_copy(
+        update={
+            "phase": Phase.FAILED,
+            "reason": reason,
+            "message": message,
+            "completion_time": now,
+            "observed_generation": generation,
+        }
+    )
+    return Outcome(status=status, events=[Event("Warning", reason, message)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hlsforge_operator.queue import QueueEntry, admits, ordered
+from hlsforge_operator.queue import QueueEntry, admits, ordered, slot_free
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -34,3 +34,29 @@ def test_a_full_cluster_admits_nobody() -> None:
 
 def test_an_unknown_job_is_not_admitted() -> None:
     assert not admits(("ns", "zzz"), [entry("a")], running=0, cap=4)
+
+
+def test_slot_free_counts_running_jobs_and_reservations_not_yet_watched() -> None:
+    queue = [(entry("a", 0, 30), True), (entry("b", 0, 20), True), (entry("done", 0, 99), False)]
+    # One Job running, one created but not in the watch yet: a cap of 2 is full.
+    assert not slot_free(
+        ("ns", "a"), queue, with_job={("ns", "x")}, active={("ns", "x")},
+        reserved={("ns", "y")}, cap=2,
+    )  # fmt: skip
+    # The reservation shows up in the watch and its Job finished: one slot, the oldest waits first.
+    seen, active, reserved = {("ns", "x"), ("ns", "y")}, {("ns", "x")}, {("ns", "y")}
+    assert slot_free(("ns", "a"), queue, with_job=seen, active=active, reserved=reserved, cap=2)
+    assert not slot_free(("ns", "b"), queue, with_job=seen, active=active, reserved=reserved, cap=2)
+
+
+def test_slot_free_never_admits_a_job_that_no_longer_waits() -> None:
+    queue = [(entry("a", 0, 30), False)]
+    assert not slot_free(("ns", "a"), queue, with_job=set(), active=set(), reserved=set(), cap=4)
+
+
+def test_a_reserved_job_does_not_queue_behind_itself() -> None:
+    queue = [(entry("a", 5, 30), True), (entry("b", 0, 20), True)]
+    # "a" was reserved (created, not yet watched): it holds a slot and is not waiting.
+    reserved = {("ns", "a")}
+    assert slot_free(("ns", "b"), queue, with_job=set(), active=set(), reserved=reserved, cap=2)
+    assert not slot_free(("ns", "b"), queue, with_job=set(), active=set(), reserved=reserved, cap=1)

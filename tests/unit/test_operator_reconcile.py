@@ -14,6 +14,7 @@ from hlsforge_operator.reconcile import (
     after_source_deleted,
     after_verify,
     reconcile,
+    rejected,
 )
 from hlsforge_operator.state import JobState, PodState, Progress
 
@@ -223,3 +224,16 @@ def test_attempts_never_go_down() -> None:
         )
     )
     assert out.status.attempts == 3
+
+
+def test_a_refused_job_fails_with_the_rule_and_one_warning() -> None:
+    queued = Status(phase=Phase.QUEUED, message="waiting for a free transcode slot")
+    out = rejected(queued, NOW, 3, "output hls/b is claimed by TranscodeJob x", "OutputConflict")
+    assert out.status.phase is Phase.FAILED
+    assert (out.status.reason, out.status.completion_time) == ("OutputConflict", NOW)
+    assert out.status.message == "output hls/b is claimed by TranscodeJob x"
+    assert out.status.observed_generation == 3
+    assert out.action is Action.NONE
+    assert [(e.type, e.reason) for e in out.events] == [("Warning", "OutputConflict")]
+    assert queued.phase is Phase.QUEUED  # the observed status is never modified
+    assert rejected(queued, NOW, 3, "bad").status.reason == "InvalidSpec"

@@ -1,0 +1,113 @@
+"""The operator's process-wide state, built once at start-up from its settings.
+
+kopf hands it to every handler through ``memo.runtime``. It holds the storage (``store``), who
+owns which location (``ownership``), and the in-memory view the handlers share: run slots
+reserved, the last progress line per job, the pods seen, the claims made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+
+from hlsforge_api.v1alpha1 import Phase
+from hlsforge_operator import admission, jobspec
+from hlsforge_operator.settings import OperatorSettings
+from hlsforge_operator.state import Progress
+from hlsforge_operator.storage import MediaStore, S3Store, Stores, VolumeStore
+from hlsforge_storage.claims import BucketSpace, ClaimError, Ownership, VolumeSpace
+from hlsforge_storage.s3 import S3Objects
+from hlsforge_storage.s3config import S3Config, S3ConfigError
+
+Key = tuple[str, str]
+"""A TranscodeJob by (namespace, name)."""
+
+
+@dataclass
+class Runtime:
+    """Process-wide state shared by all handlers (kopf's memo holds it)."""
+
+    settings: OperatorSettings
+    store: MediaStore
+    ownership: Ownership
+    """Who owns which location (claim records); every write, sweep and delete asks it."""
+    s3: S3Config | None = None
+    """``HLSFORGE_S3_*`` as read at start-up; None when they are invalid (S3 jobs then fail)."""
+    admission: asyncio.Lock = field(default_factory=asyncio.Lock)
+    reserved: set[Key] = field(default_factory=set)
+    """Jobs created but not yet seen by the Job watch: they hold a run slot."""
+    progress: dict[Key, Progress] = field(default_factory=dict)
+    phases: dict[Key, Phase] = field(default_factory=dict)
+    pods_seen: dict[Key, set[str]] = field(default_factory=dict)
+    """UIDs of every pod seen per job, so deleted (evicted) attempts still count."""
+    claimed: set[str] = field(default_factory=set)
+    """UIDs whose output and source this process has claimed (or found claimed for them)."""
+    claiming: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Claims are decided one at a time: "is anything inside or above?" then "claim"."""
+
+    @classmethod
+    def start(cls, settings: OperatorSettings) -> Runtime:
+        objects = _LazyObjects()
+        return cls(
+            settings=settings,
+            store=_stores(settings, objects),
+            ownership=_ownership(settings, objects),
+            s3=s3_config(),
+        )
+
+    def forget(self, key: Key, uid: str | None = None) -> None:
+        for table in (self.progress, self.phases, self.pods_seen):
+            table.pop(key, None)
+        self.reserved.discard(key)
+        self.claimed.discard(uid or "")
+
+
+def s3_config() -> S3Config | None:
+    try:
+        return S3Config.from_env(os.environ)
+    except S3ConfigError as exc:
+        logging.getLogger(__name__).error("S3 settings are invalid, S3 jobs will fail: %s", exc)
+        return None
+
+
+class _LazyObjects:
+    """One S3 client for the stores and the claims, made on first use (a volume-only
+    operator needs no S3 settings)."""
+
+    def __init__(self) -> None:
+        self._objects: S3Objects | None = None
+
+    def __call__(self) -> S3Objects:
+        if self._objects is None:
+            config = s3_config()
+            if config is None:
+                raise ValueError("HLSFORGE_S3_* settings are invalid")
+            self._objects = S3Objects.from_config(config)
+        return self._objects
+
+
+def _stores(settings: OperatorSettings, objects: _LazyObjects) -> Stores:
+    volume = (
+        VolumeStore(
+            settings.media_root,
+            settings.max_output_bytes,
+            work=settings.work_dir,
+            pod_uid=jobspec.RUN_AS,
+        )
+        if settings.media_root is not None
+        else None
+    )
+    return Stores(volume, lambda: S3Store(objects()))
+
+
+def _ownership(settings: OperatorSettings, objects: _LazyObjects) -> Ownership:
+    def bucket(name: str) -> BucketSpace:
+        try:
+            return BucketSpace(objects(), name)
+        except ValueError as exc:
+            raise ClaimError(f"S3 is not configured: {exc}") from exc
+
+    volume = VolumeSpace(settings.media_root) if settings.media_root is not None else None
+    return Ownership(admission.areas(settings), volume, bucket)
