@@ -41,8 +41,9 @@ def _schema_type(node: dict[str, object]) -> str:
 
 def _allowed(node: dict[str, object]) -> str:
     parts = []
-    if "enum" in node:
-        parts.append(", ".join(f"`{v}`" for v in node["enum"]))  # type: ignore[attr-defined]
+    enum = node.get("enum")
+    if isinstance(enum, list):
+        parts.append(", ".join(f"`{v}`" for v in enum))
     for key, label in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<=")):
         if key in node:
             parts.append(f"{label} {node[key]}")

@@ -26,14 +26,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from hlscluster import build, images
-from hlscluster.lifecycle import Cluster, install_apt_packages
-from hlscluster.procs import ClusterError
-from hlscluster.settings import Settings
-
 REPO = Path(__file__).resolve().parent.parent
+# hack/ is imported as the namespace package `hack` (as mypy sees it), never as top-level
+# modules: `hack/platform.py` would otherwise shadow the standard library's `platform`.
+sys.path.insert(0, str(REPO))
+
+from hack.hlscluster import build, images  # noqa: E402 - after the path is set
+from hack.hlscluster.lifecycle import Cluster, install_apt_packages  # noqa: E402
+from hack.hlscluster.procs import ClusterError  # noqa: E402
+from hack.hlscluster.settings import Settings  # noqa: E402
 
 
 @contextmanager

@@ -158,19 +158,20 @@ def ensure_node_images(s: Settings) -> None:
 # --- Docker ---------------------------------------------------------------------------------
 
 
-def docker(s: Settings, *args: str, **kw: object) -> subprocess.CompletedProcess[bytes]:
+def docker(s: Settings, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Our dockerd (its own socket), output captured; the caller checks the return code."""
     argv = ["/usr/bin/docker", "--host", f"unix://{s.docker_sock}", *args]
-    return subprocess.run(argv, check=False, **kw)  # type: ignore[call-overload,no-any-return]
+    return subprocess.run(argv, capture_output=True, check=False)
 
 
 def docker_has(s: Settings, ref: str) -> bool:
-    return docker(s, "image", "inspect", ref, capture_output=True).returncode == 0
+    return docker(s, "image", "inspect", ref).returncode == 0
 
 
 def ensure_docker_base(s: Settings) -> None:
     """Make `FROM hlsforge.local/base:bookworm` work in Dockerfiles."""
     if not docker_has(s, BASE_IMAGE):
-        loaded = docker(s, "load", "--input", str(base_archive(s)), capture_output=True)
+        loaded = docker(s, "load", "--input", str(base_archive(s)))
         if loaded.returncode != 0:
             raise RuntimeError(f"docker load failed: {loaded.stderr.decode()}")
 
@@ -194,7 +195,7 @@ def build_and_load(
         argv += ["--build-arg", f"{key}={value}"]
     if dockerfile is not None:
         argv += ["--file", str(dockerfile)]
-    built = docker(s, *argv, str(context), capture_output=True)
+    built = docker(s, *argv, str(context))
     if built.returncode != 0:
         out = (built.stdout + built.stderr).decode(errors="replace")
         raise RuntimeError(f"docker build {tag} failed:\n{out}")
@@ -204,7 +205,7 @@ def build_and_load(
 def load_from_docker(s: Settings, tag: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "image.tar"
-        saved = docker(s, "save", "--output", str(archive), tag, capture_output=True)
+        saved = docker(s, "save", "--output", str(archive), tag)
         if saved.returncode != 0:
             raise RuntimeError(f"docker save {tag} failed: {saved.stderr.decode()}")
         import_archive(s, archive)
