@@ -21,7 +21,8 @@ from hlsforge_operator.runtime import Key, Runtime
 from hlsforge_operator.settings import OutputRetention
 from hlsforge_operator.state import progress_from_line
 from hlsforge_operator.storage import StorageError
-from hlsforge_storage.claims import ClaimConflictError, ClaimError, Owner
+from hlsforge_storage.claim_spaces import ClaimError
+from hlsforge_storage.claims import ClaimConflictError, Owner
 
 
 @dataclass(frozen=True)

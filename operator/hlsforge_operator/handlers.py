@@ -40,7 +40,8 @@ from hlsforge_operator.runtime import Key, Runtime
 from hlsforge_operator.settings import OperatorSettings
 from hlsforge_operator.state import PodState, job_state, pod_state
 from hlsforge_operator.storage import StorageError
-from hlsforge_storage.claims import ClaimError, Owner
+from hlsforge_storage.claim_spaces import ClaimError
+from hlsforge_storage.claims import Owner
 
 SELECTOR = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
 _WAITING = (Phase.PENDING, Phase.QUEUED)

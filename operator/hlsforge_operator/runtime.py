@@ -17,7 +17,8 @@ from hlsforge_operator import admission, jobspec
 from hlsforge_operator.settings import OperatorSettings
 from hlsforge_operator.state import Progress
 from hlsforge_operator.storage import MediaStore, S3Store, Stores, VolumeStore
-from hlsforge_storage.claims import BucketSpace, ClaimError, Ownership, VolumeSpace
+from hlsforge_storage.claim_spaces import BucketSpace, ClaimError, VolumeSpace
+from hlsforge_storage.claims import Ownership
 from hlsforge_storage.s3 import S3Objects
 from hlsforge_storage.s3config import S3Config, S3ConfigError
 

@@ -10,15 +10,8 @@ from pathlib import Path
 import pytest
 
 from hlsforge_storage.areas import Areas
-from hlsforge_storage.claims import (
-    BucketSpace,
-    ClaimConflictError,
-    ClaimError,
-    Owner,
-    Ownership,
-    Space,
-    VolumeSpace,
-)
+from hlsforge_storage.claim_spaces import BucketSpace, ClaimError, Space, VolumeSpace
+from hlsforge_storage.claims import ClaimConflictError, Owner, Ownership
 from tests.s3server import S3Server
 
 pytestmark = pytest.mark.media
