@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from hack.hlscluster import build, images  # noqa: E402 - after the path is set
-from hack.hlscluster.lifecycle import Cluster, install_apt_packages  # noqa: E402
+from hack.hlscluster.lifecycle import Cluster  # noqa: E402
+from hack.hlscluster.packages import install_apt_packages  # noqa: E402
 from hack.hlscluster.procs import ClusterError  # noqa: E402
 from hack.hlscluster.settings import Settings  # noqa: E402
 

@@ -1,131 +1,37 @@
-"""`up` and `down`: process I/O around the pure pieces in render.py."""
+"""`up` and `down`: process I/O around the pure pieces in render.py, in the order that makes
+each idempotent (`up` on a running cluster leaves it alone; `down` after a crash still
+cleans up)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import shlex
 import shutil
-import signal
-import ssl
 import subprocess
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import images, netpol, pki, render
+from . import host, images, netpol, pki, render
 from .build import ensure_binaries, ensure_coredns, ensure_helm, ensure_netpol
+from .packages import REQUIRED_TOOLS, install_apt_packages
 from .procs import (
     ClusterError,
-    Proc,
-    client_context,
     http_ok,
     insecure_context,
-    log_tail,
     pids_with_arg,
-    port_free,
     running,
-    spawn,
+    say,
     stop,
     tcp_open,
     wait_for,
 )
-from .settings import BRIDGE_NAME, NODE_IP, NODE_NAME, POD_CIDR, Settings
-
-REQUIRED_TOOLS = (
-    "/usr/bin/containerd",
-    "/usr/sbin/runc",
-    "/usr/bin/ctr",
-    "/usr/bin/socat",
-    "/usr/lib/cni/bridge",
-    "/usr/lib/cni/host-local",
-    "/usr/lib/cni/loopback",
-    "/usr/sbin/iptables",
-    "/usr/sbin/conntrack",
-    "/usr/bin/openssl",
-    "/usr/sbin/debootstrap",
-    "/usr/sbin/nft",
-    "/usr/bin/unshare",
-)
-
-APT_PACKAGES = (
-    "containerd",
-    "runc",
-    "containernetworking-plugins",
-    "docker.io",
-    "debootstrap",
-    "iptables",
-    "conntrack",
-    "socat",
-    "openssl",
-    "iproute2",
-    "ca-certificates",
-    "nftables",
-)
-
-# Start order; `down` stops in reverse (with the pod clean-up in between).
-CONTROL_PLANE = ("etcd", "kube-apiserver", "apiserver-forward", "kube-controller-manager",
-                 "kube-scheduler")  # fmt: skip
-NODE = ("containerd", "coredns", "kubelet", "kube-proxy", netpol.NAME)
-OPTIONAL = ("dockerd",)
-ALL = CONTROL_PLANE + NODE + OPTIONAL
+from .running import ALL, RunningCluster
+from .settings import NODE_IP, NODE_NAME
 
 
-def say(msg: str) -> None:
-    print(f"[cluster] {msg}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class Cluster:
-    s: Settings
-
-    # --- helpers --------------------------------------------------------------------------
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "GO"))}
-        env["PATH"] = render.path_env(self.s, env.get("PATH", "/usr/bin:/bin"))
-        env["KUBECONFIG"] = str(self.s.admin_kubeconfig)
-        return env
-
-    def log(self, name: str) -> Path:
-        return self.s.logs / f"{name}.log"
-
-    def kubectl(
-        self, *args: str, check: bool = True, input_text: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        argv = [str(self.s.binary("kubectl")), f"--kubeconfig={self.s.admin_kubeconfig}", *args]
-        done = subprocess.run(
-            argv, input=input_text, capture_output=True, text=True, check=False, env=self.env()
-        )
-        if check and done.returncode != 0:
-            raise ClusterError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
-        return done
-
-    def admin_ctx(self) -> ssl.SSLContext:
-        p = self.s.pki
-        return client_context(p / "ca.crt", p / "admin.crt", p / "admin.key")
-
-    def apiserver_ready(self) -> bool:
-        url = f"{render.server_url(self.s)}/readyz"
-        return http_ok(url, self.admin_ctx())
-
-    def start(
-        self, name: str, argv: list[str], healthy: Callable[[], bool], timeout: float
-    ) -> Proc:
-        proc = running(self.s.pids, name)
-        if proc is None:
-            busy = [f"{h}:{p}" for h, p in render.listen_ports(self.s, name) if not port_free(h, p)]
-            if busy:
-                raise ClusterError(
-                    f"cannot start {name}: {', '.join(busy)} already in use by a process this"
-                    f" script did not start (another cluster? see `ss -ltnp`)"
-                )
-            say(f"starting {name}")
-            proc = spawn(name, argv, self.s.pids, self.s.logs, self.env())
-        wait_for(f"{name} to be healthy", healthy, timeout, self.log(name), proc)
-        return proc
+class Cluster(RunningCluster):
+    """The running cluster plus what brings it up and takes it down."""
 
     # --- preparation ----------------------------------------------------------------------
     def check_tools(self) -> None:
@@ -181,23 +87,6 @@ class Cluster:
         _write_changed(s.config / "kubelet.json", render.kubelet_config(s))
         _write_changed(s.config / "kube-proxy.json", render.kube_proxy_config(s))
         _write_changed(s.config / "Corefile", render.corefile(s))
-
-    def prepare_host(self) -> None:
-        """The pod bridge carries NODE_IP before the kubelet binds to it."""
-        if subprocess.run(["ip", "link", "show", BRIDGE_NAME], capture_output=True).returncode:
-            subprocess.run(["ip", "link", "add", BRIDGE_NAME, "type", "bridge"], check=True)
-        addrs = subprocess.run(
-            ["ip", "-4", "addr", "show", "dev", BRIDGE_NAME], capture_output=True, text=True
-        ).stdout
-        if f"{NODE_IP}/" not in addrs:
-            prefix = POD_CIDR.split("/")[1]
-            cmd = ["ip", "addr", "add", f"{NODE_IP}/{prefix}", "dev", BRIDGE_NAME]
-            subprocess.run(cmd, check=True)
-        subprocess.run(["ip", "link", "set", BRIDGE_NAME, "up"], check=True)
-        knob = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
-        if knob.exists():
-            knob.write_text("1\n")
-        guard_pod_egress()
 
     # --- components ------------------------------------------------------------------------
     def up_control_plane(self) -> None:
@@ -263,16 +152,6 @@ class Cluster:
         self.start("dockerd", render.dockerd_args(s), ok, 60)
         images.ensure_docker_base(s)
 
-    def node_ready(self) -> bool:
-        got = self.kubectl(
-            "get", "node", NODE_NAME, "-o",
-            'jsonpath={.status.conditions[?(@.type=="Ready")].status}', check=False,
-        )  # fmt: skip
-        return got.returncode == 0 and got.stdout.strip() == "True"
-
-    def default_sa(self) -> bool:
-        return self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0
-
     def up(self) -> None:
         began = time.monotonic()
         self.check_tools()
@@ -290,7 +169,7 @@ class Cluster:
             say("cleaning it up first (mounts, iptables, bridge, etcd data)")
             self.down()
         self.prepare_state()
-        self.prepare_host()
+        host.prepare()
         self.up_control_plane()
         wait_for("the default service account", self.default_sa, 90,
                  self.log("kube-controller-manager"))  # fmt: skip
@@ -303,38 +182,7 @@ class Cluster:
         self.write_status("up")
         say(f"cluster up in {time.monotonic() - began:.1f}s; KUBECONFIG={self.s.admin_kubeconfig}")
 
-    def write_status(self, phase: str) -> None:
-        doc = {
-            "phase": phase,
-            "kubeconfig": str(self.s.admin_kubeconfig),
-            "server": render.server_url(self.s),
-            "node": NODE_NAME,
-            "logs": str(self.s.logs),
-            "kubectl": str(self.s.binary("kubectl")),
-            "pids": {n: p.pid for n in ALL if (p := running(self.s.pids, n)) is not None},
-        }
-        (self.s.state / "status.json").write_text(json.dumps(doc, indent=2) + "\n")
-
-    def healthy(self) -> bool:
-        """Everything (but optional dockerd) running, apiserver ready, node Ready, policies
-        enforced (the NFQUEUE has its reader)."""
-        s = self.s
-        if not s.admin_kubeconfig.exists():
-            return False
-        if any(running(s.pids, n) is None for n in CONTROL_PLANE + NODE):
-            return False
-        # The enforcer's process alone proves nothing: it must be reading its queue.
-        return self.apiserver_ready() and self.node_ready() and netpol.queue_bound()
-
     # --- down ------------------------------------------------------------------------------
-    def stop_named(self, *names: str) -> None:
-        for name in names:
-            proc = running(self.s.pids, name)
-            if proc is not None:
-                say(f"stopping {name} (pid {proc.pid})")
-                stop(proc, sig=netpol.stop_signal if name == netpol.NAME else signal.SIGTERM)
-            (self.s.pids / f"{name}.pid").unlink(missing_ok=True)
-
     def drain_pods(self) -> None:
         """Delete every pod while the kubelet still runs, so CRI tears sandboxes down."""
         if running(self.s.pids, "kube-apiserver") is None:
@@ -346,16 +194,6 @@ class Cluster:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self.ctr_tasks("k8s.io"):
             time.sleep(1)
-
-    def ctr(self, ns: str, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = ["ctr", "--address", str(self.s.containerd_sock), "--namespace", ns, *args]
-        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-
-    def ctr_tasks(self, ns: str) -> list[str]:
-        if running(self.s.pids, "containerd") is None:
-            return []
-        out = self.ctr(ns, "tasks", "list", "--quiet")
-        return out.stdout.split() if out.returncode == 0 else []
 
     def netns_paths(self) -> list[str]:
         paths: list[str] = []
@@ -395,15 +233,15 @@ class Cluster:
         if s.binary("kube-proxy").exists():
             subprocess.run([str(s.binary("kube-proxy")), "--cleanup"], capture_output=True,
                            env=self.env(), check=False)  # fmt: skip
-        for path in [*netns, *orphan_cni_netns()]:
+        for path in [*netns, *host.orphan_cni_netns()]:
             subprocess.run(["umount", path], capture_output=True, check=False)
             Path(path).unlink(missing_ok=True)
-        unmount_under(s.state)
-        subprocess.run(["ip", "link", "delete", BRIDGE_NAME], capture_output=True, check=False)
-        remove_kubepods_cgroups()
+        host.unmount_under(s.state)
+        host.delete_bridge()
+        host.remove_kubepods_cgroups()
         for tool in ("iptables", "ip6tables"):
-            remove_kube_chains(tool)
-        unguard_pod_egress()
+            host.remove_kube_chains(tool)
+        host.unguard_pod_egress()
         for child in s.state.iterdir() if s.state.exists() else []:
             if child.name != "logs":
                 if child.is_dir() and not child.is_symlink():
@@ -411,45 +249,6 @@ class Cluster:
                 else:
                     child.unlink(missing_ok=True)
         say(f"cluster down; logs kept in {s.logs}")
-
-    def status_text(self) -> str:
-        lines = []
-        for name in ALL:
-            proc = running(self.s.pids, name)
-            lines.append(f"{name:24} {'running pid ' + str(proc.pid) if proc else 'stopped'}")
-        return "\n".join(lines)
-
-    def failure_report(self, exc: Exception) -> str:
-        parts = [str(exc)]
-        for name in ALL:
-            if running(self.s.pids, name) is None and self.log(name).exists():
-                parts.append(f"--- {self.log(name)} (not running), last lines:")
-                parts.append(log_tail(self.log(name), 15))
-        return "\n".join(parts)
-
-
-def missing_apt_packages() -> list[str]:
-    return [
-        pkg
-        for pkg in APT_PACKAGES
-        if subprocess.run(["dpkg", "-s", pkg], capture_output=True).returncode != 0
-    ]
-
-
-def install_apt_packages() -> None:
-    """Idempotent: apt-get only runs when a package is missing (fresh machine)."""
-    missing = missing_apt_packages()
-    if not missing:
-        return
-    say(f"installing apt packages: {' '.join(missing)}")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
 
 
 def _write_changed(path: Path, text: str) -> bool:
@@ -465,106 +264,3 @@ def _write_changed(path: Path, text: str) -> bool:
 def _write_private(path: Path, text: str) -> None:
     _write_changed(path, text)
     path.chmod(0o600)
-
-
-def unmount_under(root: Path) -> None:
-    """Unmount every mount point below root, deepest first (pod volumes, overlay rootfs)."""
-    prefix = str(root.resolve()) + "/"
-    points = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if point.startswith(prefix):
-            points.append(point)
-    for point in sorted(points, key=len, reverse=True):
-        if subprocess.run(["umount", point], capture_output=True).returncode:
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-
-
-def orphan_cni_netns() -> list[str]:
-    """CRI pod network namespaces (/run/netns/cni-*) that no process is in any more.
-
-    After a hard stop (reboot aside: /run is a tmpfs) containerd cannot tell us its pods'
-    namespaces; those left unused keep their veths on the bridge until unmounted.
-    """
-    in_use: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                in_use.add((entry / "ns" / "net").stat().st_ino)
-    orphans = []
-    for ns in Path("/run/netns").glob("cni-*"):
-        with contextlib.suppress(OSError):
-            if ns.stat().st_ino not in in_use:
-                orphans.append(str(ns))
-    return orphans
-
-
-def remove_kubepods_cgroups() -> None:
-    """The kubelet's QoS cgroups (kubepods/...) in every v1 hierarchy; empty ones only."""
-    for top in Path("/sys/fs/cgroup").glob("*/kubepods"):
-        dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
-        for d in [*dirs, top]:
-            with contextlib.suppress(OSError):
-                d.rmdir()
-
-
-def kube_chain_cleanup(save_output: str) -> list[list[str]]:
-    """Commands removing the KUBE-* chains and the jumps to them from one table (pure).
-
-    `kube-proxy --cleanup` leaves the kubelet's chains (KUBE-FIREWALL, canaries) and a few of
-    its own; only this cluster creates KUBE-* chains on these machines.
-    """
-    deletes: list[list[str]] = []
-    chains: list[str] = []
-    for line in save_output.splitlines():
-        if line.startswith(":KUBE-"):
-            chains.append(line[1:].split()[0])
-        elif line.startswith("-A ") and "KUBE-" in line:
-            words = shlex.split(line)
-            if not words[1].startswith("KUBE-"):
-                deletes.append(["-D", *words[1:]])
-    return deletes + [["-F", c] for c in chains] + [["-X", c] for c in chains]
-
-
-def remove_kube_chains(tool: str) -> None:
-    for table in ("filter", "nat", "mangle"):
-        saved = subprocess.run(
-            [f"{tool}-save", "-t", table], capture_output=True, text=True, check=False
-        )
-        if saved.returncode != 0:
-            continue
-        for args in kube_chain_cleanup(saved.stdout):
-            subprocess.run([tool, "-t", table, *args], capture_output=True, check=False)
-
-
-EGRESS_CHAIN = "HLSFORGE-POD-EGRESS"
-
-
-def egress_rules() -> list[list[str]]:
-    """Pods may talk to pods and to this machine only (pure): the CNI bridge plugin turns on
-    IP forwarding for its gateway, so forwarded traffic leaving the pod range is dropped."""
-    return [
-        ["-A", EGRESS_CHAIN, "-d", POD_CIDR, "-j", "RETURN"],
-        ["-A", EGRESS_CHAIN, "-j", "DROP"],
-    ]
-
-
-def guard_pod_egress() -> None:
-    ipt = ["iptables", "-t", "filter"]
-    jump = ["FORWARD", "-s", POD_CIDR, "-j", EGRESS_CHAIN]
-    if subprocess.run([*ipt, "-C", *jump], capture_output=True).returncode == 0:
-        return
-    subprocess.run([*ipt, "-N", EGRESS_CHAIN], capture_output=True, check=False)
-    subprocess.run([*ipt, "-F", EGRESS_CHAIN], check=True)
-    for rule in egress_rules():
-        subprocess.run([*ipt, *rule], check=True)
-    subprocess.run([*ipt, "-I", *jump], check=True)
-
-
-def unguard_pod_egress() -> None:
-    ipt = ["iptables", "-t", "filter"]
-    jump = ["FORWARD", "-s", POD_CIDR, "-j", EGRESS_CHAIN]
-    while subprocess.run([*ipt, "-D", *jump], capture_output=True).returncode == 0:
-        pass
-    subprocess.run([*ipt, "-F", EGRESS_CHAIN], capture_output=True, check=False)
-    subprocess.run([*ipt, "-X", EGRESS_CHAIN], capture_output=True, check=False)

@@ -12,12 +12,18 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def say(msg: str) -> None:
+    """A progress line of the cluster script, on stderr (stdout is for what commands print)."""
+    print(f"[cluster] {msg}", file=sys.stderr, flush=True)
 
 
 class ClusterError(RuntimeError):
