@@ -1,4 +1,4 @@
-"""`up` and `down`: process I/O around the pure pieces in render.py, in the order that makes
+"""`up` and `down`: process I/O around the pure pieces in commands.py, in the order that makes
 each idempotent (`up` on a running cluster leaves it alone; `down` after a crash still
 cleans up)."""
 
@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import host, images, netpol, pki, render
+from . import certs, commands, configs, host, images, netpol, pki
 from .build import ensure_binaries, ensure_coredns, ensure_helm, ensure_netpol
 from .packages import REQUIRED_TOOLS, install_apt_packages
 from .procs import (
@@ -69,9 +69,9 @@ class Cluster(RunningCluster):
     def write_configs(self) -> None:
         s, p = self.s, self.s.pki
         ca = (p / "ca.crt").read_bytes()
-        for user in render.KUBECONFIG_USERS:
-            text = render.kubeconfig(
-                render.server_url(s),
+        for user in certs.KUBECONFIG_USERS:
+            text = configs.kubeconfig(
+                commands.server_url(s),
                 ca,
                 (p / f"{user}.crt").read_bytes(),
                 (p / f"{user}.key").read_bytes(),
@@ -82,27 +82,27 @@ class Cluster(RunningCluster):
         # Unchanged files are not rewritten: kube-proxy exits when its config file is written
         # to ("content of the proxy server's configuration file was updated"), and `up` on a
         # running cluster must leave running components alone.
-        _write_changed(s.config / "containerd.toml", render.containerd_config(s))
-        _write_changed(s.config / "cni" / "10-hlsforge.conflist", render.cni_conflist(s))
-        _write_changed(s.config / "kubelet.json", render.kubelet_config(s))
-        _write_changed(s.config / "kube-proxy.json", render.kube_proxy_config(s))
-        _write_changed(s.config / "Corefile", render.corefile(s))
+        _write_changed(s.config / "containerd.toml", configs.containerd_config(s))
+        _write_changed(s.config / "cni" / "10-hlsforge.conflist", configs.cni_conflist(s))
+        _write_changed(s.config / "kubelet.json", configs.kubelet_config(s))
+        _write_changed(s.config / "kube-proxy.json", configs.kube_proxy_config(s))
+        _write_changed(s.config / "Corefile", configs.corefile(s))
 
     # --- components ------------------------------------------------------------------------
     def up_control_plane(self) -> None:
         s = self.s
         etcd_health = f"http://127.0.0.1:{s.ports.etcd_client}/health"
-        self.start("etcd", render.etcd_args(s), lambda: http_ok(etcd_health), 60)
-        self.start("kube-apiserver", render.apiserver_args(s), self.apiserver_ready, 120)
+        self.start("etcd", commands.etcd_args(s), lambda: http_ok(etcd_health), 60)
+        self.start("kube-apiserver", commands.apiserver_args(s), self.apiserver_ready, 120)
         fwd = (NODE_IP, s.ports.apiserver)
-        self.start("apiserver-forward", render.apiserver_forward_args(s),
+        self.start("apiserver-forward", commands.apiserver_forward_args(s),
                    lambda: tcp_open(*fwd), 10)  # fmt: skip
         ins = insecure_context()
         cm = f"https://127.0.0.1:{s.ports.controller_manager}/healthz"
-        self.start("kube-controller-manager", render.controller_manager_args(s),
+        self.start("kube-controller-manager", commands.controller_manager_args(s),
                    lambda: http_ok(cm, ins), 90)  # fmt: skip
         sch = f"https://127.0.0.1:{s.ports.scheduler}/healthz"
-        self.start("kube-scheduler", render.scheduler_args(s), lambda: http_ok(sch, ins), 90)
+        self.start("kube-scheduler", commands.scheduler_args(s), lambda: http_ok(sch, ins), 90)
 
     def containerd_ready(self) -> bool:
         argv = ["ctr", "--address", str(self.s.containerd_sock), "version"]
@@ -110,15 +110,15 @@ class Cluster(RunningCluster):
 
     def up_node(self) -> None:
         s = self.s
-        self.start("containerd", render.containerd_args(s), self.containerd_ready, 60)
+        self.start("containerd", commands.containerd_args(s), self.containerd_ready, 60)
         images.ensure_node_images(s)
-        self.kubectl("apply", "-f", "-", input_text=json.dumps(render.COREDNS_RBAC))
+        self.kubectl("apply", "-f", "-", input_text=json.dumps(configs.COREDNS_RBAC))
         ready = f"http://127.0.0.1:{s.ports.coredns_ready}/ready"
-        self.start("coredns", render.coredns_args(s), lambda: http_ok(ready), 60)
+        self.start("coredns", commands.coredns_args(s), lambda: http_ok(ready), 60)
         kl = f"http://127.0.0.1:{s.ports.kubelet_healthz}/healthz"
-        self.start("kubelet", render.kubelet_args(s), lambda: http_ok(kl), 120)
+        self.start("kubelet", commands.kubelet_args(s), lambda: http_ok(kl), 120)
         kp = f"http://127.0.0.1:{s.ports.kube_proxy_healthz}/healthz"
-        self.start("kube-proxy", render.kube_proxy_args(s), lambda: http_ok(kp), 90)
+        self.start("kube-proxy", commands.kube_proxy_args(s), lambda: http_ok(kp), 90)
         self.up_netpol()
 
     def up_netpol(self) -> None:
@@ -149,7 +149,7 @@ class Cluster(RunningCluster):
         def ok() -> bool:
             return subprocess.run(ping, capture_output=True, timeout=10).returncode == 0
 
-        self.start("dockerd", render.dockerd_args(s), ok, 60)
+        self.start("dockerd", commands.dockerd_args(s), ok, 60)
         images.ensure_docker_base(s)
 
     def up(self) -> None:

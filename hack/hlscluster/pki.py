@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .render import CERTS, CertSpec
+from .certs import CERTS, CertSpec
 
 DAYS = "3650"
 

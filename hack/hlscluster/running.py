@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import netpol, render
+from . import commands, netpol
 from .procs import (
     ClusterError,
     Proc,
@@ -44,7 +44,7 @@ class RunningCluster:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "GO"))}
-        env["PATH"] = render.path_env(self.s, env.get("PATH", "/usr/bin:/bin"))
+        env["PATH"] = commands.path_env(self.s, env.get("PATH", "/usr/bin:/bin"))
         env["KUBECONFIG"] = str(self.s.admin_kubeconfig)
         return env
 
@@ -67,7 +67,7 @@ class RunningCluster:
         return client_context(p / "ca.crt", p / "admin.crt", p / "admin.key")
 
     def apiserver_ready(self) -> bool:
-        url = f"{render.server_url(self.s)}/readyz"
+        url = f"{commands.server_url(self.s)}/readyz"
         return http_ok(url, self.admin_ctx())
 
     def start(
@@ -75,7 +75,8 @@ class RunningCluster:
     ) -> Proc:
         proc = running(self.s.pids, name)
         if proc is None:
-            busy = [f"{h}:{p}" for h, p in render.listen_ports(self.s, name) if not port_free(h, p)]
+            ports = commands.listen_ports(self.s, name)
+            busy = [f"{h}:{p}" for h, p in ports if not port_free(h, p)]
             if busy:
                 raise ClusterError(
                     f"cannot start {name}: {', '.join(busy)} already in use by a process this"
@@ -112,7 +113,7 @@ class RunningCluster:
         doc = {
             "phase": phase,
             "kubeconfig": str(self.s.admin_kubeconfig),
-            "server": render.server_url(self.s),
+            "server": commands.server_url(self.s),
             "node": NODE_NAME,
             "logs": str(self.s.logs),
             "kubectl": str(self.s.binary("kubectl")),
