@@ -22,17 +22,14 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
-    Api,
-    Env,
     OperatorProcess,
     free_port,
     make_clip,
     media_namespace,
-    operator_env_in,
     prepare_platform,
     wait_for,
-    wait_phase_or_log,
 )
+from tests.integration.operator_env import Api, Env, operator_env_in, wait_phase_or_log
 
 pytestmark = pytest.mark.cluster
 

@@ -20,12 +20,11 @@ from kubernetes import client
 from hlsforge_output.verify import verify_dir
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
-    Env,
     free_port,
-    operator_env_in,
     prepare_platform,
     wait_for,
 )
+from tests.integration.operator_env import Env, operator_env_in
 from tests.media.conftest import decode_errors
 
 pytestmark = pytest.mark.cluster

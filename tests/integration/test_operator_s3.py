@@ -28,15 +28,14 @@ from hlsforge_storage.s3config import S3Config
 from tests.integration.conftest import KubeCluster
 from tests.integration.harness import (
     ARTIFACTS,
-    Api,
     OperatorProcess,
     free_port,
     make_clip,
     operator_env,
     prepare_platform,
     wait_for,
-    wait_phase_or_log,
 )
+from tests.integration.operator_env import Api, wait_phase_or_log
 from tests.integration.s3_cluster import SECRET, ClusterS3
 from tests.media.conftest import decode_errors
 
