@@ -49,10 +49,11 @@ wheels: venv ## The package and its runtime dependencies as wheels in build/whee
 	$(PYTHON) -m pip wheel -q --wheel-dir build/wheels .
 
 .PHONY: lint
-lint: venv ## ruff (lint + format check) and mypy --strict
+lint: venv ## ruff (lint + format check), mypy --strict and the import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 .PHONY: fmt
 fmt: venv ## Format the code
