@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from hlsforge_storage.locations import S3Uri
-from hlsforge_uploader import idempotency as idem
+from hlsforge_uploader.uploads import idempotency as idem
 from tests.integration.conftest import KubeCluster
 from tests.integration.test_uploader_harness import (
     TOKEN,

@@ -22,7 +22,7 @@ from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3_commit import COMMIT, read_commit
 from hlsforge_transcoder.dispatch import run_job
-from hlsforge_uploader.jobs import build_job
+from hlsforge_uploader.jobs.manifest import build_job
 from hlsforge_uploader.models import UploadOptions
 from tests.integration.conftest import KubeCluster
 from tests.integration.test_uploader_harness import (

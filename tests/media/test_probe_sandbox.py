@@ -25,16 +25,16 @@ from hlsforge_media.limits import DEFAULT_LIMITS
 from hlsforge_media.probe import run_probe, validate
 from hlsforge_media.proc import ToolTimeoutError
 from hlsforge_uploader.errors import InvalidMedia
-from hlsforge_uploader.intake import probe
-from hlsforge_uploader.probe_sandbox import (
+from hlsforge_uploader.prober.client import LocalProber, SocketProber
+from hlsforge_uploader.prober.protocol import ProbeRequest, frame
+from hlsforge_uploader.prober.sandbox import (
     ProbeOutcome,
     SandboxLimits,
     fd_input,
     probe_source,
     run_confined,
 )
-from hlsforge_uploader.prober_client import LocalProber, SocketProber
-from hlsforge_uploader.prober_protocol import ProbeRequest, frame
+from hlsforge_uploader.uploads.acceptance import probe
 
 from .conftest import Clips
 

@@ -8,11 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from hlsforge_storage.s3config import S3ConfigError
-from hlsforge_uploader.backend import open_backend
-from hlsforge_uploader.s3_storage import S3Storage
 from hlsforge_uploader.settings import UploaderSettings
-from hlsforge_uploader.storage import OutsideRoot
-from hlsforge_uploader.volume_storage import VolumeStorage
+from hlsforge_uploader.storage.backend import open_backend
+from hlsforge_uploader.storage.bucket import S3Storage
+from hlsforge_uploader.storage.interface import OutsideRoot
+from hlsforge_uploader.storage.volume import VolumeStorage
 
 S3_ENV = {
     "HLSFORGE_S3_ENDPOINT": "http://127.0.0.1:9",

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from hlsforge_storage import media_types
-from hlsforge_uploader import delivery
+from hlsforge_uploader.delivery import rules
 from hlsforge_uploader.errors import BadPath, NotFound
-from hlsforge_uploader.storage import OutsideRoot
-from hlsforge_uploader.volume_storage import VolumeStorage
+from hlsforge_uploader.storage.interface import OutsideRoot
+from hlsforge_uploader.storage.volume import VolumeStorage
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ from hlsforge_uploader.volume_storage import VolumeStorage
 )
 def test_paths_that_can_never_be_inside_an_output_are_400(path: str) -> None:
     with pytest.raises(BadPath):
-        delivery.check_path(path)
+        rules.check_path(path)
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_paths_that_can_never_be_inside_an_output_are_400(path: str) -> None:
 )
 def test_files_the_transcoder_does_not_write_are_404(path: str) -> None:
     with pytest.raises(NotFound):
-        delivery.check_path(path)
+        rules.check_path(path)
 
 
 @pytest.mark.parametrize(
@@ -52,17 +52,17 @@ def test_files_the_transcoder_does_not_write_are_404(path: str) -> None:
     ],
 )
 def test_types_and_cache(path: str, content_type: str, immutable: bool) -> None:
-    assert delivery.check_path(path) == path
-    assert delivery.content_type(path) == content_type
-    assert ("immutable" in delivery.cache_control(path)) is immutable
+    assert rules.check_path(path) == path
+    assert rules.content_type(path) == content_type
+    assert ("immutable" in rules.cache_control(path)) is immutable
     # The engine's table is the one source of types.
-    assert delivery.content_type(path) == media_types.content_type(path)
-    assert delivery.headers(path) == {
+    assert rules.content_type(path) == media_types.content_type(path)
+    assert rules.headers(path) == {
         "Content-Type": content_type,
-        "Cache-Control": delivery.cache_control(path),
+        "Cache-Control": rules.cache_control(path),
         "X-Content-Type-Options": "nosniff",
     }
-    assert delivery.is_index(path) is path.endswith((".m3u8", ".vtt"))
+    assert rules.is_index(path) is path.endswith((".m3u8", ".vtt"))
 
 
 def test_storage_resolves_strictly_inside_the_output(tmp_path: Path) -> None:

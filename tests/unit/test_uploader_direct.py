@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from hlsforge_storage.locations import S3Uri
-from hlsforge_uploader.direct import DirectKeys, PendingUpload
-from hlsforge_uploader.s3_copy import COPY_PART, part_ranges
+from hlsforge_uploader.storage.bucket_copy import COPY_PART, part_ranges
+from hlsforge_uploader.uploads.direct_record import DirectKeys, PendingUpload
 
 
 def test_a_pending_upload_keeps_its_file_and_record_in_one_folder() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hlsforge_uploader.events import Broadcaster, History
+from hlsforge_uploader.jobs.broadcast import Broadcaster, History
 
 
 def tj(name: str, rv: int, phase: str = "Pending", created: str = "2026-01-01T00:00:00Z") -> Any:

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from hlsforge_api.v1alpha1 import MAX_NAME_LENGTH
-from hlsforge_uploader import idempotency as idem
 from hlsforge_uploader.errors import BadRequest, IdempotencyKeyReused
+from hlsforge_uploader.uploads import idempotency as idem
 
 DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

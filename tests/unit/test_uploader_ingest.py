@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from hlsforge_uploader.errors import InvalidMedia, TooLarge
-from hlsforge_uploader.ingest import Ingest, has_room
+from hlsforge_uploader.uploads.body import Ingest, has_room
 
 MP4_HEAD = b"\x00\x00\x00\x20ftypisom" + b"\x00" * 2000
 

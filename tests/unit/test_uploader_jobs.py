@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from hlsforge_api.v1alpha1 import TranscodeJob
-from hlsforge_uploader.api.routes.uploads import parse_options
+from hlsforge_uploader.api.helpers import parse_options
 from hlsforge_uploader.errors import InvalidOptions
-from hlsforge_uploader.jobs import Urls, build_job, view
+from hlsforge_uploader.jobs.manifest import build_job
+from hlsforge_uploader.jobs.view import Urls, view
 
 
 def test_options_pass_through_to_a_valid_transcodejob() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hlsforge_uploader.errors import BadRequest, TooLarge
-from hlsforge_uploader.multipart import MultipartReader, boundary_of
+from hlsforge_uploader.uploads.form import MultipartReader, boundary_of
 
 BOUNDARY = b"----hlsforge7MA4YWxkTrZu0gW"
 

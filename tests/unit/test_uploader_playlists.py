@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hlsforge_uploader.playlists import resolve, rewrite, rewrite_cues, rewrite_playlist
+from hlsforge_uploader.delivery.playlists import resolve, rewrite, rewrite_cues, rewrite_playlist
 
 
 def sign(path: str) -> str:

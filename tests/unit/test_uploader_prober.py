@@ -9,7 +9,16 @@ from pydantic import ValidationError
 
 from hlsforge_api.errors import InvalidInput, StorageError
 from hlsforge_media.unix_socket import frame_length
-from hlsforge_uploader.probe_sandbox import (
+from hlsforge_uploader.prober.client import result_of
+from hlsforge_uploader.prober.protocol import (
+    MAX_REQUEST_BYTES,
+    ProbeRequest,
+    ProtocolError,
+    frame,
+    parse_reply,
+    parse_request,
+)
+from hlsforge_uploader.prober.sandbox import (
     SANDBOX_ENV,
     ProbeOutcome,
     SandboxLimits,
@@ -17,15 +26,6 @@ from hlsforge_uploader.probe_sandbox import (
     ffprobe_caps,
     rlimits,
     url_input,
-)
-from hlsforge_uploader.prober_client import result_of
-from hlsforge_uploader.prober_protocol import (
-    MAX_REQUEST_BYTES,
-    ProbeRequest,
-    ProtocolError,
-    frame,
-    parse_reply,
-    parse_request,
 )
 from hlsforge_uploader.settings import ProberSettings, UploaderSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hlsforge_uploader.ranges import ByteRange, parse
+from hlsforge_uploader.delivery.ranges import ByteRange, parse
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hlsforge_uploader.rate_floor import RateFloor, TooSlowError
+from hlsforge_uploader.uploads.rate_floor import RateFloor, TooSlowError
 
 
 def test_a_steady_body_passes_every_window() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hlsforge_uploader.storage import AlreadyCommitted
-from hlsforge_uploader.volume_storage import VolumeStorage
+from hlsforge_uploader.storage.interface import AlreadyCommitted
+from hlsforge_uploader.storage.volume import VolumeStorage
 
 
 def test_an_upload_is_invisible_until_committed(tmp_path: Path) -> None:

@@ -13,14 +13,22 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from hlsforge_uploader import errors
-from hlsforge_uploader.api.deps import Clients
-from hlsforge_uploader.api.routes import dashboard, direct, events, health, hls, jobs, uploads
-from hlsforge_uploader.backend import open_backend
-from hlsforge_uploader.events import Broadcaster
+from hlsforge_uploader.api.routes import (
+    dashboard,
+    direct_uploads,
+    events,
+    health,
+    hls,
+    jobs,
+    uploads,
+)
+from hlsforge_uploader.clients import Clients
+from hlsforge_uploader.jobs.broadcast import Broadcaster
 from hlsforge_uploader.k8s import JobStore, JobWatch, api_client
 from hlsforge_uploader.metrics import Metrics
-from hlsforge_uploader.prober_client import open_prober
+from hlsforge_uploader.prober.client import open_prober
 from hlsforge_uploader.settings import UploaderSettings, get_settings
+from hlsforge_uploader.storage.backend import open_backend
 
 
 def create_app(settings: UploaderSettings | None = None) -> FastAPI:
@@ -75,7 +83,7 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
             expose_headers=["Content-Range", "Content-Length", "Location"],
             max_age=600,
         )
-    for module in (health, direct, uploads, jobs, hls, events, dashboard):
+    for module in (health, direct_uploads, uploads, jobs, hls, events, dashboard):
         app.include_router(module.router)
     settings.static_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/ui/static", StaticFiles(directory=settings.static_dir), name="static")

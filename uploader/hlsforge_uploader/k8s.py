@@ -2,7 +2,7 @@
 
 Calls are synchronous (the official client); routes run them in a worker thread. The watch
 runs in one daemon thread for the whole process (``JobWatch``) and hands every change to a
-callback; the asyncio side (``events.Broadcaster``) fans it out to any number of clients.
+callback; the asyncio side (``jobs.broadcast.Broadcaster``) fans it out to any number of clients.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from hlsforge_uploader.probe_sandbox import SandboxLimits
+from hlsforge_uploader.prober.sandbox import SandboxLimits
 
 
 class UploaderSettings(BaseSettings):

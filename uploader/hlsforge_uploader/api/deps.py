@@ -1,44 +1,25 @@
 """Dependencies: settings, clients and auth, injected with ``Depends`` so tests override them.
 
-The shared clients (job store, storage, broadcaster, metrics) are created once by the app's
-lifespan and kept on ``app.state``; these functions hand them to routes.
+The shared clients (``clients.Clients``: job store, storage, broadcaster, metrics) are created
+once by the app's lifespan and kept on ``app.state``; these functions hand them to routes.
 """
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hlsforge_uploader.direct_uploads import DirectUploads
+from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import Unauthorized
-from hlsforge_uploader.events import Broadcaster
-from hlsforge_uploader.jobs import Urls
-from hlsforge_uploader.k8s import JobStore
-from hlsforge_uploader.metrics import Metrics
-from hlsforge_uploader.probe_sandbox import SandboxLimits
-from hlsforge_uploader.prober_client import LocalProber, Prober
+from hlsforge_uploader.jobs.view import Urls
 from hlsforge_uploader.settings import UploaderSettings, get_settings
-from hlsforge_uploader.storage import Storage
 
 WS_PROTOCOL = "hlsforge.v1"
 """Browsers cannot set headers on a WebSocket: the token travels as a second subprotocol,
 ``bearer.<token>``, next to this one, which the server echoes back."""
-
-
-@dataclass
-class Clients:
-    store: JobStore
-    storage: Storage
-    broadcaster: Broadcaster
-    metrics: Metrics
-    direct: DirectUploads | None = None
-    """Direct (presigned) uploads, when the backend offers them (S3)."""
-    prober: Prober = field(default_factory=lambda: LocalProber(SandboxLimits()))
-    """Where uploads are ffprobed: the prober container, or a sandboxed child of ours."""
 
 
 def get_clients(request: Request) -> Clients:

@@ -19,17 +19,17 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from hlsforge_uploader.api.deps import (
     WS_PROTOCOL,
-    Clients,
     SettingsDep,
     WsClientsDep,
     check_token,
     urls_for,
     ws_token,
 )
-from hlsforge_uploader.api.routes.jobs import JOB_ID_RE
+from hlsforge_uploader.api.helpers import JOB_ID_RE
+from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import Unauthorized
-from hlsforge_uploader.events import Change
-from hlsforge_uploader.jobs import Urls, view
+from hlsforge_uploader.jobs.broadcast import Change
+from hlsforge_uploader.jobs.view import Urls, view
 from hlsforge_uploader.settings import UploaderSettings
 
 router = APIRouter(tags=["events"])

@@ -1,7 +1,7 @@
 """``GET /v1/jobs/{id}/hls/{path}``: the HLS a Succeeded job produced, and nothing else.
 
 The job's output location comes from its TranscodeJob (never from the URL); the path is
-checked (``delivery.check_path``) and then answered by the storage backend, which resolves it
+checked (``delivery.rules.check_path``) and then answered by the storage backend, which resolves it
 strictly inside that output (the volume: symlinks included; S3: inside the committed version).
 """
 
@@ -12,9 +12,9 @@ from typing import Annotated
 from anyio import to_thread
 from fastapi import APIRouter, Header, Response
 
-from hlsforge_uploader import delivery
 from hlsforge_uploader.api.deps import ClientsDep, TokenDep
-from hlsforge_uploader.api.routes.jobs import check_id
+from hlsforge_uploader.api.helpers import check_id
+from hlsforge_uploader.delivery import rules
 from hlsforge_uploader.errors import NotFound, UpstreamFailed
 from hlsforge_uploader.k8s import KubeError
 
@@ -41,7 +41,7 @@ async def hls_file(
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
     check_id(job_id)
-    relative = delivery.check_path(path)
+    relative = rules.check_path(path)
     obj = clients.broadcaster.history.objects.get(job_id)
     if obj is None or (obj.get("status") or {}).get("phase") != "Succeeded":
         try:  # the watch may lag the API by a moment: ask the API itself

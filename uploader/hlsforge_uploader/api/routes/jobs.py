@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from anyio import to_thread
@@ -10,21 +9,13 @@ from fastapi import APIRouter, Query, Response
 
 from hlsforge_api.v1alpha1 import Phase
 from hlsforge_uploader.api.deps import ClientsDep, TokenDep, UrlsDep
+from hlsforge_uploader.api.helpers import check_id
 from hlsforge_uploader.errors import BadRequest, NotFound, UpstreamFailed
-from hlsforge_uploader.jobs import view
+from hlsforge_uploader.jobs.view import view
 from hlsforge_uploader.k8s import JobRejected, KubeError
 from hlsforge_uploader.models import JobPage, JobView
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-JOB_ID = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
-JOB_ID_RE = re.compile(JOB_ID)
-
-
-def check_id(job_id: str) -> str:
-    """A job id is a TranscodeJob name; anything else cannot exist (404, not a lookup)."""
-    if not JOB_ID_RE.match(job_id):
-        raise NotFound(f"no job {job_id!r}")
-    return job_id
 
 
 @router.get("", response_model=JobPage)

@@ -3,7 +3,7 @@
 The body is read with ``request.stream()`` (raw) or through the streaming multipart reader:
 never ``UploadFile``, which spools the whole body before this code runs. This module checks
 what can be checked before the body (auth, declared size, options, the Idempotency-Key);
-``intake`` handles the bytes and the job.
+``uploads.streamed`` handles the bytes and the job.
 """
 
 from __future__ import annotations
@@ -14,24 +14,20 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
-from hlsforge_uploader import idempotency as idem
-from hlsforge_uploader.api.deps import Clients, ClientsDep, SettingsDep, TokenDep, UrlsDep
-from hlsforge_uploader.errors import (
-    ApiError,
-    BadRequest,
-    IdempotencyConflict,
-    InsufficientStorage,
-    InvalidOptions,
-)
-from hlsforge_uploader.ingest import has_room, too_large
-from hlsforge_uploader.intake import Receiver, complete, get_job, receive
-from hlsforge_uploader.jobs import Urls, view
-from hlsforge_uploader.models import UploadCreated, UploadOptions
-from hlsforge_uploader.multipart import MultipartReader, boundary_of
+from hlsforge_uploader.api.deps import ClientsDep, SettingsDep, TokenDep, UrlsDep
+from hlsforge_uploader.api.helpers import created_response, parse_options
+from hlsforge_uploader.clients import Clients
+from hlsforge_uploader.errors import ApiError, BadRequest, IdempotencyConflict, InsufficientStorage
+from hlsforge_uploader.jobs.view import Urls
+from hlsforge_uploader.models import UploadCreated
 from hlsforge_uploader.settings import UploaderSettings
+from hlsforge_uploader.uploads import idempotency as idem
+from hlsforge_uploader.uploads.acceptance import get_job
+from hlsforge_uploader.uploads.body import has_room, too_large
+from hlsforge_uploader.uploads.form import MultipartReader, boundary_of
+from hlsforge_uploader.uploads.streamed import Receiver, complete, receive
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 
@@ -55,35 +51,6 @@ _BODY_DOC: dict[str, Any] = {
         },
     }
 }
-
-
-def parse_options(text: str | None) -> UploadOptions:
-    """``UploadOptions`` from JSON; an empty value means the defaults."""
-    if not text:
-        return UploadOptions()
-    try:
-        return UploadOptions.model_validate_json(text)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidOptions(problems) from None
-
-
-def created_response(obj: dict[str, Any], urls: Urls, replayed: bool) -> JSONResponse:
-    job = view(obj, urls)
-    body = UploadCreated(
-        id=job.id,
-        status_url=job.status_url,
-        events_url=job.events_url,
-        playback_url=job.playback_url,
-        job=job,
-        replayed=replayed,
-    )
-    headers = {"Location": job.status_url}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(body.to_wire(), status_code=201, headers=headers)
 
 
 @router.post(

@@ -1,14 +1,12 @@
-"""TranscodeJobs as the uploader makes and shows them: pure functions, no Kubernetes calls."""
+"""TranscodeJobs as clients see them: the status plus the URLs to follow and play the job.
+Pure functions, no Kubernetes calls."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from hlsforge_api.v1alpha1 import ObjectMeta, TranscodeJob, TranscodeJobSpec
-from hlsforge_uploader.models import JobView, UploadOptions
-
-APP_LABELS = {"app.kubernetes.io/created-by": "hlsforge-uploader"}
+from hlsforge_uploader.models import JobView
 
 
 @dataclass(frozen=True)
@@ -27,29 +25,6 @@ class Urls:
 
     def playback(self, job_id: str) -> str:
         return f"{self.base}/v1/jobs/{job_id}/hls/master.m3u8"
-
-
-def build_job(
-    name: str,
-    source: str,
-    output: str,
-    options: UploadOptions,
-    labels: dict[str, str] | None = None,
-    annotations: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """The TranscodeJob manifest for one upload, validated by the shared model."""
-    spec = TranscodeJobSpec.model_validate(
-        {**options.model_dump(by_alias=True, exclude_none=True), "source": source, "output": output}
-    )
-    job = TranscodeJob(
-        metadata=ObjectMeta(
-            name=name,
-            labels={**APP_LABELS, **(labels or {})},
-            annotations=annotations or None,
-        ),
-        spec=spec,
-    )
-    return job.to_wire()
 
 
 def view(obj: dict[str, Any], urls: Urls) -> JobView:

@@ -1,6 +1,6 @@
 """How the uploader gets an upload probed: by the prober container, or in-process.
 
-Both ``Prober`` s end in ``probe_sandbox.probe_source`` (one code path for "run ffprobe
+Both ``Prober`` s end in ``sandbox.probe_source`` (one code path for "run ffprobe
 sandboxed"); they differ only in who runs it. ``SocketProber`` (the chart, always) sends the
 request to the prober container; ``LocalProber`` (no socket configured: tests, dev) runs the
 sandboxed child from this process, which still clears its environment and applies the rlimits,
@@ -22,20 +22,20 @@ from typing import Protocol
 from hlsforge_api.errors import InvalidInput, StorageError
 from hlsforge_media.media_input import MediaInput
 from hlsforge_media.probe import ProbeResult, parse
-from hlsforge_uploader.probe_sandbox import (
-    ProbeOutcome,
-    SandboxLimits,
-    fd_input,
-    probe_source,
-    url_input,
-)
-from hlsforge_uploader.prober_protocol import (
+from hlsforge_uploader.prober.protocol import (
     MAX_REPLY_BYTES,
     ProbeRequest,
     ProtocolError,
     frame,
     parse_reply,
     recv_frame,
+)
+from hlsforge_uploader.prober.sandbox import (
+    ProbeOutcome,
+    SandboxLimits,
+    fd_input,
+    probe_source,
+    url_input,
 )
 
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from hlsforge_storage.s3 import S3Objects
 from hlsforge_storage.s3config import S3Config
-from hlsforge_uploader.direct_uploads import DirectUploads
-from hlsforge_uploader.s3_storage import S3Storage
 from hlsforge_uploader.settings import UploaderSettings
-from hlsforge_uploader.storage import Storage
-from hlsforge_uploader.volume_storage import VolumeStorage
+from hlsforge_uploader.storage.bucket import S3Storage
+from hlsforge_uploader.storage.bucket_direct import DirectUploads
+from hlsforge_uploader.storage.interface import Storage
+from hlsforge_uploader.storage.volume import VolumeStorage
 
 
 @dataclass(frozen=True)

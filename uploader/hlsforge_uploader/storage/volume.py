@@ -15,19 +15,10 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO
 
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
-from hlsforge_storage.locations import LocationError, inside
-from hlsforge_uploader import delivery
-from hlsforge_uploader.errors import NotFound
-from hlsforge_uploader.storage import AlreadyCommitted, OutsideRoot, StorageError
-
-
-def _inside(root: Path, relative: str) -> Path:
-    try:
-        return inside(root, relative)
-    except LocationError:
-        raise OutsideRoot(relative) from None
+from hlsforge_uploader.delivery import from_volume
+from hlsforge_uploader.storage.interface import AlreadyCommitted, StorageError, inside_root
 
 
 class VolumeUpload:
@@ -99,14 +90,14 @@ class VolumeStorage:
 
     def begin_upload(self, upload_id: str, extension: str) -> VolumeUpload:
         location = f"{self.uploads_dir}/{upload_id}.{extension}"
-        return VolumeUpload(_inside(self.root, location), location)
+        return VolumeUpload(inside_root(self.root, location), location)
 
     def output_location(self, upload_id: str) -> str:
         return f"{self.output_dir}/{upload_id}"
 
     def delete(self, location: str) -> bool:
         try:
-            _inside(self.root, location).unlink()
+            inside_root(self.root, location).unlink()
         except FileNotFoundError:
             return False
         except OSError as exc:
@@ -115,18 +106,10 @@ class VolumeStorage:
 
     def output_file(self, output: str, relative: str) -> Path:
         """The file ``relative`` inside the job output ``output``; raises ``OutsideRoot``."""
-        return _inside(_inside(self.root, output), relative)
+        return from_volume.output_file(self.root, output, relative)
 
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
-        # Starlette's FileResponse answers Range (206/416) itself from the request.
-        try:
-            file = self.output_file(output, relative)
-        except OutsideRoot:
-            raise NotFound(f"no such file in this job's output: {relative}") from None
-        if not file.is_file():
-            raise NotFound(f"no such file in this job's output: {relative}")
-        headers = delivery.headers(relative)
-        return FileResponse(file, media_type=headers.pop("Content-Type"), headers=headers)
+        return from_volume.respond(self.root, output, relative)
 
     def free_bytes(self) -> int | None:
         try:

@@ -1,6 +1,6 @@
 """Direct uploads, the S3 side: the pending record, the presigned PUT, the staged file, and
 its promotion to the source key. Blocking calls (run them in a thread); ``ObjectStoreError``
-for store failures. The rules and the order of the steps are in ``direct_intake``.
+for store failures. The rules and the order of the steps are in ``uploads.direct``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from hlsforge_media.media_input import MediaInput
 from hlsforge_media.sniff import SNIFF_BYTES
 from hlsforge_storage.multipart import AlreadyExists
 from hlsforge_storage.s3 import ObjectStoreError, wrap
-from hlsforge_uploader.direct import PUT_HEADERS, DirectKeys, PendingUpload
-from hlsforge_uploader.s3_copy import copy_new
-from hlsforge_uploader.s3_storage import S3Storage, probe_input
-from hlsforge_uploader.storage import AlreadyCommitted
+from hlsforge_uploader.storage.bucket import S3Storage, probe_input
+from hlsforge_uploader.storage.bucket_copy import copy_new
+from hlsforge_uploader.storage.interface import AlreadyCommitted
+from hlsforge_uploader.uploads.direct_record import PUT_HEADERS, DirectKeys, PendingUpload
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class DirectUploads:
     def promote(self, upload_id: str, extension: str, staged: Staged) -> str:
         """Copy the checked file to its source key (never replacing one, only if it still has
         the checked ETag); returns the source location. Raises ``AlreadyCommitted`` or
-        ``s3_copy.SourceChanged``."""
+        ``bucket_copy.SourceChanged``."""
         keys = self.keys(upload_id)
         source = keys.source(extension)
         try:

@@ -13,8 +13,8 @@ more than its share. So the ffprobe child gets:
 - as input either one open descriptor (volume mode: ``file:/proc/self/fd/N``, the only file of
   the volume it can reach) or one short-lived presigned URL of one object (S3 mode).
 
-The prober container (``prober.py``) runs this with its own uid and nothing mounted; outside a
-pod (tests, ``hlsforge`` dev use) the uploader runs it in-process (``prober_client.LocalProber``).
+The prober container (``server``) runs this with its own uid and nothing mounted; outside a
+pod (tests, ``hlsforge`` dev use) the uploader runs it in-process (``client.LocalProber``).
 The rlimit table and the ffprobe options are pure; ``probe_source`` is the shell.
 """
 

@@ -1,15 +1,16 @@
 """The prober: ffprobe for the uploader, in a container that holds nothing worth stealing.
 
-``python3 -m hlsforge_uploader.prober`` runs in its own container of the uploader pod, with its
-own uid, no service-account token, no API token, no S3 key and no media volume (the chart's
-``deployment-uploader.yaml``). It listens on a unix socket in an emptyDir shared only with the
-uploader container and answers one ``ProbeRequest`` per connection (``prober_protocol``):
+``python3 -m hlsforge_uploader.prober`` (this ``main``) runs in its own container of the
+uploader pod, with its own uid, no service-account token, no API token, no S3 key and no media
+volume (the chart's ``deployment-uploader.yaml``). It listens on a unix socket in an emptyDir
+shared only with the uploader container and answers one ``ProbeRequest`` per connection
+(``protocol``):
 
 - ``fd``: exactly one descriptor arrives with the request (``SCM_RIGHTS``), opened read-only by
   the uploader on the upload's file; it is the only file of the volume this process can reach;
 - ``url``: a presigned GET URL of one object, valid for minutes (S3 mode).
 
-Each probe runs ``probe_sandbox.probe_source`` (empty environment, rlimits, deadline, the
+Each probe runs ``sandbox.probe_source`` (empty environment, rlimits, deadline, the
 engine's allow-lists). This process makes itself non-dumpable, so a taken-over ffprobe child
 (same uid) cannot ptrace it or open its ``/proc/<pid>/fd`` to reach another upload's descriptor.
 """
@@ -26,8 +27,7 @@ import threading
 import time
 
 from hlsforge_media.unix_socket import listen, non_dumpable, peer_uid
-from hlsforge_uploader.probe_sandbox import ProbeOutcome, fd_input, probe_source, url_input
-from hlsforge_uploader.prober_protocol import (
+from hlsforge_uploader.prober.protocol import (
     MAX_REQUEST_BYTES,
     ProbeRequest,
     ProtocolError,
@@ -35,6 +35,7 @@ from hlsforge_uploader.prober_protocol import (
     parse_request,
     recv_frame,
 )
+from hlsforge_uploader.prober.sandbox import ProbeOutcome, fd_input, probe_source, url_input
 from hlsforge_uploader.settings import ProberSettings
 
 log = logging.getLogger("hlsforge.prober")
@@ -141,7 +142,3 @@ def main() -> None:
     # As PID 1 of its container, a signal without a handler is ignored: stop on SIGTERM.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     serve(settings, stop)
-
-
-if __name__ == "__main__":
-    main()

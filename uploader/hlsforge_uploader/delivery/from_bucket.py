@@ -8,7 +8,7 @@ A record is never rewritten, so it is cached; when a file is missing under a cac
 (the output was deleted, the job re-created and re-committed) the record is read again once.
 
 - ``proxy``: every file streams through this process with the volume mode's headers
-  (``delivery.headers``) and a single ``Range`` (206); memory stays at one chunk per request.
+  (``rules.headers``) and a single ``Range`` (206); memory stays at one chunk per request.
 - ``redirect``: playlists and cue files are answered here, rewritten (``playlists``) so that
   segments and images are fetched from S3 with presigned URLs for the public endpoint; any
   other file is a 302 to such a URL. Presigned URLs are credentials: those answers are
@@ -30,7 +30,7 @@ from hlsforge_api.errors import TranscodeError
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects, wrap
 from hlsforge_storage.s3_commit import read_commit
-from hlsforge_uploader import delivery, playlists, ranges
+from hlsforge_uploader.delivery import playlists, ranges, rules
 from hlsforge_uploader.errors import NotFound, RangeNotSatisfiable, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class S3Delivery:
         return record.version
 
     def respond(self, output: S3Uri, relative: str, range_header: str | None) -> Response:
-        """The answer for ``relative`` (checked by ``delivery.check_path``) of ``output``."""
+        """The answer for ``relative`` (checked by ``rules.check_path``) of ``output``."""
         version = self.committed_version(output)
         try:
             return self._serve(output.child(version), relative, range_header)
@@ -99,7 +99,7 @@ class S3Delivery:
     def _serve(self, root: S3Uri, relative: str, range_header: str | None) -> Response:
         if self.mode == "proxy":
             return self._proxy(root.child(relative), relative, range_header)
-        if delivery.is_index(relative):
+        if rules.is_index(relative):
             return self._index(root, relative)
         return self._redirect(root.child(relative))
 
@@ -117,7 +117,7 @@ class S3Delivery:
             raise StorageUnavailable(f"cannot read {relative}: {failure.code}") from None
         except BotoCoreError as exc:
             raise StorageUnavailable(f"cannot read {relative}: {exc}") from None
-        headers = delivery.headers(relative)
+        headers = rules.headers(relative)
         headers["Accept-Ranges"] = "bytes"
         headers["Content-Length"] = str(answer["ContentLength"])
         if "ETag" in answer:
@@ -138,8 +138,8 @@ class S3Delivery:
         def sign(path: str) -> str:
             return self.objects.presign_get(root.child(path), seconds, public=True)
 
-        headers = delivery.headers(relative)
-        headers["Cache-Control"] = delivery.SIGNED_CACHE
+        headers = rules.headers(relative)
+        headers["Cache-Control"] = rules.SIGNED_CACHE
         media_type = headers.pop("Content-Type")
         body = playlists.rewrite(text, relative, sign)
         return Response(body, headers=headers, media_type=media_type)
@@ -147,7 +147,7 @@ class S3Delivery:
     def _redirect(self, uri: S3Uri) -> Response:
         self._size(uri)  # a missing file is our 404, not S3's
         url = self.objects.presign_get(uri, self.objects.config.presign_seconds, public=True)
-        headers = {"Cache-Control": delivery.SIGNED_CACHE}
+        headers = {"Cache-Control": rules.SIGNED_CACHE}
         return RedirectResponse(url, status_code=302, headers=headers)
 
     def _size(self, uri: S3Uri) -> int:

@@ -2,7 +2,7 @@
 
 One connection carries one probe: the uploader sends a ``ProbeRequest`` (in volume mode with
 exactly one descriptor attached, ``SCM_RIGHTS``), the prober answers one ``ProbeOutcome``
-(``probe_sandbox``) and closes. A frame is a 4-byte big-endian length and that many bytes of
+(``sandbox``) and closes. A frame is a 4-byte big-endian length and that many bytes of
 JSON; both lengths are capped before anything is read or allocated.
 """
 
@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from hlsforge_media.unix_socket import ProtocolError, frame, parse, recv_frame
-from hlsforge_uploader.probe_sandbox import ProbeOutcome
+from hlsforge_uploader.prober.sandbox import ProbeOutcome
 
 __all__ = ["ProtocolError", "frame", "recv_frame"]  # the framing, re-exported for the two ends
 

@@ -1,7 +1,7 @@
 """Where uploads land and where HLS is read from: the interface every backend implements.
 
-Two backends: ``volume_storage.VolumeStorage`` (the shared ReadWriteMany volume) and
-``s3_storage.S3Storage`` (a bucket); ``backend.open_backend`` picks one from the settings, and
+Two backends: ``volume.VolumeStorage`` (the shared ReadWriteMany volume) and
+``bucket.S3Storage`` (a bucket); ``backend.open_backend`` picks one from the settings, and
 nothing else in the uploader knows which. The contract of an upload, whatever the backend:
 
 - bytes go to a place no job names (a temporary file, an unfinished multipart upload);
@@ -18,6 +18,7 @@ from typing import Protocol
 from starlette.responses import Response
 
 from hlsforge_media.media_input import MediaInput
+from hlsforge_storage.locations import LocationError, inside
 
 
 class StorageError(Exception):
@@ -30,6 +31,15 @@ class AlreadyCommitted(Exception):  # noqa: N818 - a state, not a failure
 
 class OutsideRoot(Exception):  # noqa: N818 - a state, not a failure
     """A location or delivery path that resolves outside where it must stay."""
+
+
+def inside_root(root: Path, relative: str) -> Path:
+    """``relative`` resolved strictly inside ``root``, symlinks included (the volume's rule);
+    raises ``OutsideRoot``."""
+    try:
+        return inside(root, relative)
+    except LocationError:
+        raise OutsideRoot(relative) from None
 
 
 class UploadSink(Protocol):
@@ -71,7 +81,7 @@ class Storage(Protocol):
         ...
 
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
-        """The answer for file ``relative`` (already ``delivery.check_path``-ed) of the job
+        """The answer for file ``relative`` (already ``delivery.rules.check_path``-ed) of the job
         output ``output``. Blocking (run it in a thread); raises ``NotFound`` for a file that
         is not there or not committed, and the other ``ApiError`` s of a failed read."""
         ...

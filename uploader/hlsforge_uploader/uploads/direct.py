@@ -1,6 +1,6 @@
 """A direct upload from its creation to its TranscodeJob: the rules and their order.
 
-``start`` records the options and hands out a presigned PUT (``direct_uploads``). ``finish``
+``start`` records the options and hands out a presigned PUT (``storage.bucket_direct``). ``finish``
 (``POST /v1/uploads/{id}/complete``) treats the staged file exactly as a streamed upload:
 
 1. a job of this id made by a direct upload already exists -> that job (a repeated call);
@@ -23,9 +23,7 @@ from anyio import to_thread
 from pydantic import ValidationError
 
 from hlsforge_storage.s3 import ObjectStoreError
-from hlsforge_uploader.api.deps import Clients
-from hlsforge_uploader.direct import DIRECT_LABEL
-from hlsforge_uploader.direct_uploads import DirectUploads, Ticket
+from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import (
     IdempotencyConflict,
     InvalidMedia,
@@ -36,12 +34,14 @@ from hlsforge_uploader.errors import (
     TooLarge,
     UploadIncomplete,
 )
-from hlsforge_uploader.ingest import EXTENSIONS, sniff_head, too_large
-from hlsforge_uploader.intake import create_job, get_job, probe
 from hlsforge_uploader.k8s import JobExists
 from hlsforge_uploader.models import UploadOptions
-from hlsforge_uploader.s3_copy import SourceChanged
-from hlsforge_uploader.storage import AlreadyCommitted
+from hlsforge_uploader.storage.bucket_copy import SourceChanged
+from hlsforge_uploader.storage.bucket_direct import DirectUploads, Ticket
+from hlsforge_uploader.storage.interface import AlreadyCommitted
+from hlsforge_uploader.uploads.acceptance import create_job, get_job, probe
+from hlsforge_uploader.uploads.body import EXTENSIONS, sniff_head, too_large
+from hlsforge_uploader.uploads.direct_record import DIRECT_LABEL
 
 Obj = dict[str, Any]
 

@@ -1,51 +1,35 @@
-"""One upload in flight, from the first body byte to its TranscodeJob: the imperative shell
-around ``ingest`` (the pure rules). Every failure path removes what was written.
+"""One streamed upload, from the first body byte to its TranscodeJob: the imperative shell
+around ``body`` (the pure rules). Every failure path removes what was written.
 
 The body arrives as an async iterator of chunks (``request.stream()``), raw or through the
-streaming multipart reader; batches go to storage in a worker thread; once the body ended the
-sink is finished, ffprobe checks what it wrote with the engine's rules (a local file or a
+streaming form reader (``form``); batches go to storage in a worker thread; once the body ended
+the sink is finished, ffprobe checks what it wrote with the engine's rules (a local file or a
 presigned URL: ``UploadSink.probe_input``); then the upload is committed under its generated
-name (never replacing anything) and its job created.
+name (never replacing anything) and its job created (``acceptance``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
-from pydantic import ValidationError
 
-from hlsforge_api.errors import InvalidInput, TranscodeError
-from hlsforge_media.limits import DEFAULT_LIMITS
-from hlsforge_media.media_input import MediaInput
-from hlsforge_media.probe import validate
-from hlsforge_uploader import idempotency as idem
-from hlsforge_uploader.api.deps import Clients
-from hlsforge_uploader.errors import (
-    IdempotencyConflict,
-    InvalidMedia,
-    InvalidOptions,
-    StorageFailed,
-    UploadStalled,
-    UpstreamFailed,
-)
-from hlsforge_uploader.ingest import Ingest
-from hlsforge_uploader.jobs import build_job
-from hlsforge_uploader.k8s import JobExists, JobRejected, KubeError
+from hlsforge_uploader.clients import Clients
+from hlsforge_uploader.errors import IdempotencyConflict, StorageFailed, UploadStalled
+from hlsforge_uploader.k8s import JobExists
 from hlsforge_uploader.models import UploadOptions
-from hlsforge_uploader.multipart import MultipartReader
-from hlsforge_uploader.prober_client import Prober
-from hlsforge_uploader.rate_floor import RateFloor, TooSlowError
 from hlsforge_uploader.settings import UploaderSettings
-from hlsforge_uploader.storage import AlreadyCommitted, StorageError, UploadSink
+from hlsforge_uploader.storage.interface import AlreadyCommitted, StorageError, UploadSink
+from hlsforge_uploader.uploads import idempotency as idem
+from hlsforge_uploader.uploads.acceptance import create_job, get_job, probe
+from hlsforge_uploader.uploads.body import Ingest
+from hlsforge_uploader.uploads.form import MultipartReader
+from hlsforge_uploader.uploads.rate_floor import RateFloor, TooSlowError
 
 Obj = dict[str, Any]
-log = logging.getLogger("hlsforge.uploader.intake")
 
 
 class Receiver:
@@ -134,23 +118,6 @@ async def receive(
     await receiver.finish()
 
 
-def probe(prober: Prober, source: Path | MediaInput, container: str) -> None:
-    """ffprobe (sandboxed, by ``prober``) + the engine's rules (blocking: run it in a thread)."""
-    try:
-        validate(prober.probe(source), DEFAULT_LIMITS, container)
-    except InvalidInput as exc:
-        raise InvalidMedia(exc.reason, exc.message) from None
-    except TranscodeError as exc:
-        raise StorageFailed(f"cannot probe the upload: {exc.message}") from None
-
-
-async def get_job(clients: Clients, name: str) -> dict[str, Any] | None:
-    try:
-        return await to_thread.run_sync(clients.store.get, name)
-    except KubeError as exc:
-        raise UpstreamFailed(str(exc)) from None
-
-
 async def complete(
     receiver: Receiver,
     clients: Clients,
@@ -193,37 +160,6 @@ async def complete(
     except JobExists:
         return await raced(clients, upload_id, hashed, request_fp)
     return created, False
-
-
-async def create_job(
-    clients: Clients,
-    upload_id: str,
-    location: str,
-    opts: UploadOptions,
-    labels: dict[str, str] | None = None,
-    annotations: dict[str, str] | None = None,
-) -> Obj:
-    """Create the TranscodeJob ``upload_id`` reading the committed source ``location``.
-
-    On any failure the source is deleted (no job names it) and the failure raised as an
-    ``ApiError``, except ``JobExists``, which the caller resolves (a replay or a race).
-    """
-    output = clients.storage.output_location(upload_id)
-    try:
-        manifest = build_job(upload_id, location, output, opts, labels, annotations)
-        created = await to_thread.run_sync(clients.store.create, manifest)
-    except (ValidationError, JobRejected, JobExists, KubeError) as exc:
-        try:
-            await to_thread.run_sync(clients.storage.delete, location)
-        except StorageError as cleanup:
-            log.warning("could not delete the source %s of a refused job: %s", location, cleanup)
-        if isinstance(exc, JobExists):
-            raise
-        if isinstance(exc, KubeError):
-            raise UpstreamFailed(str(exc)) from None
-        raise InvalidOptions(str(exc)) from None
-    clients.metrics.uploads.labels("created").inc()
-    return created
 
 
 async def raced(

@@ -27,9 +27,9 @@ from hlsforge_media.media_input import MediaInput, s3_object_input
 from hlsforge_storage.locations import LocationError, S3Uri, parse_s3_uri
 from hlsforge_storage.multipart import AlreadyExists, MultipartWriter
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
+from hlsforge_uploader.delivery.from_bucket import S3Delivery
 from hlsforge_uploader.errors import NotFound
-from hlsforge_uploader.s3_delivery import S3Delivery
-from hlsforge_uploader.storage import AlreadyCommitted, OutsideRoot, StorageError
+from hlsforge_uploader.storage.interface import AlreadyCommitted, OutsideRoot, StorageError
 
 log = logging.getLogger("hlsforge.uploader.s3")
 

@@ -18,7 +18,7 @@ import posixpath
 import re
 from collections.abc import Callable
 
-from hlsforge_uploader import delivery
+from hlsforge_uploader.delivery import rules
 from hlsforge_uploader.errors import ApiError
 
 Sign = Callable[[str], str]
@@ -33,14 +33,14 @@ def resolve(index: str, uri: str) -> str | None:
         return None
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(index), uri))
     try:
-        return delivery.check_path(joined)
+        return rules.check_path(joined)
     except ApiError:
         return None
 
 
 def _target(index: str, uri: str, sign: Sign) -> str:
     path = resolve(index, uri)
-    if path is None or delivery.suffix(path) == ".m3u8":
+    if path is None or rules.suffix(path) == ".m3u8":
         return uri
     return sign(path)
 
@@ -77,6 +77,6 @@ def rewrite_cues(text: str, cues: str, sign: Sign) -> str:
 
 def rewrite(text: str, index: str, sign: Sign) -> str:
     """Rewrite a playlist or a cue file, by its extension."""
-    if delivery.suffix(index) == ".vtt":
+    if rules.suffix(index) == ".vtt":
         return rewrite_cues(text, index, sign)
     return rewrite_playlist(text, index, sign)

@@ -1,6 +1,6 @@
 """Direct uploads (S3 only): ``POST /v1/uploads/direct`` hands out a presigned PUT, the client
 sends its file straight to the object store, ``POST /v1/uploads/{id}/complete`` checks it and
-creates its TranscodeJob. The rules are in ``direct_intake``; this module reads the request.
+creates its TranscodeJob. The rules are in ``uploads.direct``; this module reads the request.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from hlsforge_uploader import direct_intake
 from hlsforge_uploader.api.deps import ClientsDep, SettingsDep, TokenDep, UrlsDep
-from hlsforge_uploader.api.routes.jobs import check_id
-from hlsforge_uploader.api.routes.uploads import created_response, parse_options
+from hlsforge_uploader.api.helpers import check_id, created_response, parse_options
 from hlsforge_uploader.errors import ApiError, IdempotencyConflict, TooLarge
-from hlsforge_uploader.idempotency import new_upload_id
 from hlsforge_uploader.models import DirectUploadCreated
+from hlsforge_uploader.uploads import direct
+from hlsforge_uploader.uploads.idempotency import new_upload_id
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 
@@ -54,10 +53,10 @@ async def create_direct_upload(
 ) -> JSONResponse:
     """Start a direct upload: PUT the file to ``url`` (with ``headers``) before
     ``expiresAt``, then POST to ``complete``."""
-    direct_intake.direct_of(clients)
+    direct.direct_of(clients)
     opts = parse_options(await _small_body(request, settings.max_form_field_bytes))
     upload_id = new_upload_id()
-    ticket = await direct_intake.start(clients, upload_id, opts)
+    ticket = await direct.start(clients, upload_id, opts)
     body = DirectUploadCreated(
         id=upload_id,
         url=ticket.url,
@@ -89,7 +88,7 @@ async def complete_direct_upload(
 ) -> JSONResponse:
     """Check the uploaded file and create its TranscodeJob; a repeated call answers with the
     same job (``replayed: true``)."""
-    direct_intake.direct_of(clients)
+    direct.direct_of(clients)
     check_id(upload_id)
     inflight: set[str] = request.app.state.inflight_keys
     key = f"direct:{upload_id}"
@@ -97,7 +96,7 @@ async def complete_direct_upload(
         raise IdempotencyConflict(f"{upload_id} is being completed by another request")
     inflight.add(key)
     try:
-        job, replayed = await direct_intake.finish(clients, upload_id, settings.max_upload_bytes)
+        job, replayed = await direct.finish(clients, upload_id, settings.max_upload_bytes)
     except ApiError as exc:
         clients.metrics.rejections.labels(getattr(exc, "reason", None) or exc.code).inc()
         raise

@@ -1,0 +1,31 @@
+"""The shared clients every request works with, opened once by the app's lifespan.
+
+One job store, one storage backend, one broadcaster of the job watch, the metrics, the
+direct-upload side of the bucket (S3 only) and the prober. The services (``uploads/``) take a
+``Clients`` as their argument; ``api/deps.py`` hands the app's to routes. This module sits
+below ``api/``: the HTTP layer depends on it, never the other way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hlsforge_uploader.jobs.broadcast import Broadcaster
+from hlsforge_uploader.k8s import JobStore
+from hlsforge_uploader.metrics import Metrics
+from hlsforge_uploader.prober.client import LocalProber, Prober
+from hlsforge_uploader.prober.sandbox import SandboxLimits
+from hlsforge_uploader.storage.bucket_direct import DirectUploads
+from hlsforge_uploader.storage.interface import Storage
+
+
+@dataclass
+class Clients:
+    store: JobStore
+    storage: Storage
+    broadcaster: Broadcaster
+    metrics: Metrics
+    direct: DirectUploads | None = None
+    """Direct (presigned) uploads, when the backend offers them (S3)."""
+    prober: Prober = field(default_factory=lambda: LocalProber(SandboxLimits()))
+    """Where uploads are ffprobed: the prober container, or a sandboxed child of ours."""

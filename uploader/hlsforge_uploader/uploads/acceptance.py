@@ -1,0 +1,79 @@
+"""How every upload ends, streamed or direct: the probe's verdict on the stored file, and the
+TranscodeJob created for it (or the one that already exists).
+
+``probe`` runs ffprobe through the prober with the engine's rules; ``create_job`` creates the
+job and deletes the committed source if the job cannot be created, so no file is left that no
+job names.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from anyio import to_thread
+from pydantic import ValidationError
+
+from hlsforge_api.errors import InvalidInput, TranscodeError
+from hlsforge_media.limits import DEFAULT_LIMITS
+from hlsforge_media.media_input import MediaInput
+from hlsforge_media.probe import validate
+from hlsforge_uploader.clients import Clients
+from hlsforge_uploader.errors import InvalidMedia, InvalidOptions, StorageFailed, UpstreamFailed
+from hlsforge_uploader.jobs.manifest import build_job
+from hlsforge_uploader.k8s import JobExists, JobRejected, KubeError
+from hlsforge_uploader.models import UploadOptions
+from hlsforge_uploader.prober.client import Prober
+from hlsforge_uploader.storage.interface import StorageError
+
+Obj = dict[str, Any]
+log = logging.getLogger("hlsforge.uploader.intake")
+
+
+def probe(prober: Prober, source: Path | MediaInput, container: str) -> None:
+    """ffprobe (sandboxed, by ``prober``) + the engine's rules (blocking: run it in a thread)."""
+    try:
+        validate(prober.probe(source), DEFAULT_LIMITS, container)
+    except InvalidInput as exc:
+        raise InvalidMedia(exc.reason, exc.message) from None
+    except TranscodeError as exc:
+        raise StorageFailed(f"cannot probe the upload: {exc.message}") from None
+
+
+async def get_job(clients: Clients, name: str) -> dict[str, Any] | None:
+    try:
+        return await to_thread.run_sync(clients.store.get, name)
+    except KubeError as exc:
+        raise UpstreamFailed(str(exc)) from None
+
+
+async def create_job(
+    clients: Clients,
+    upload_id: str,
+    location: str,
+    opts: UploadOptions,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Obj:
+    """Create the TranscodeJob ``upload_id`` reading the committed source ``location``.
+
+    On any failure the source is deleted (no job names it) and the failure raised as an
+    ``ApiError``, except ``JobExists``, which the caller resolves (a replay or a race).
+    """
+    output = clients.storage.output_location(upload_id)
+    try:
+        manifest = build_job(upload_id, location, output, opts, labels, annotations)
+        created = await to_thread.run_sync(clients.store.create, manifest)
+    except (ValidationError, JobRejected, JobExists, KubeError) as exc:
+        try:
+            await to_thread.run_sync(clients.storage.delete, location)
+        except StorageError as cleanup:
+            log.warning("could not delete the source %s of a refused job: %s", location, cleanup)
+        if isinstance(exc, JobExists):
+            raise
+        if isinstance(exc, KubeError):
+            raise UpstreamFailed(str(exc)) from None
+        raise InvalidOptions(str(exc)) from None
+    clients.metrics.uploads.labels("created").inc()
+    return created
