@@ -67,3 +67,82 @@ def test_view_of_a_running_job() -> None:
     assert v.playback_url == "https://media.example/v1/jobs/up-a/hls/master.m3u8"
     assert Urls("http://127.0.0.1:8000").events("x") == "ws://127.0.0.1:8000/v1/jobs/x/events"
     assert view({"metadata": {"name": "up-b"}}, urls).phase == "Pending"
+
+
+def test_view_of_a_finished_job_is_the_wire_shape_clients_read() -> None:
+    """The JSON the API and the dashboard (``static/app.js``) read, key for key."""
+    obj = {
+        "metadata": {
+            "name": "up-c",
+            "resourceVersion": "8",
+            "creationTimestamp": "2026-01-02T03:04:05Z",
+            "deletionTimestamp": "2026-01-02T03:10:00Z",
+        },
+        "status": {
+            "phase": "Succeeded",
+            "progress": 100,
+            "fps": 31.5,
+            "speed": 2.25,
+            "eta": 0,
+            "attempts": 2,
+            "message": "done",
+            "reason": "Verified",
+            "startTime": "2026-01-02T03:04:06Z",
+            "completionTime": "2026-01-02T03:09:06Z",
+            "sourceDeleted": True,
+            "outputs": {
+                "masterPlaylist": "hls/up-c/master.m3u8",
+                "renditions": [
+                    {
+                        "name": "180p",
+                        "playlist": "180p/index.m3u8",
+                        "resolution": "320x180",
+                        "bandwidth": 400000,
+                        "codecs": "avc1.4d401f,mp4a.40.2",
+                    }
+                ],
+                "poster": "hls/up-c/poster.jpg",
+                "durationSeconds": 12.5,
+            },
+            "conditions": [
+                {
+                    "type": "Succeeded",
+                    "status": "True",
+                    "reason": "Verified",
+                    "lastTransitionTime": "2026-01-02T03:09:06Z",
+                }
+            ],
+            "observedGeneration": 1,
+        },
+    }
+    base = "https://media.example/v1/jobs/up-c"
+    assert view(obj, Urls("https://media.example")).to_wire() == {
+        "id": "up-c",
+        "phase": "Succeeded",
+        "progress": 100.0,
+        "fps": 31.5,
+        "speed": 2.25,
+        "eta": 0,
+        "attempts": 2,
+        "message": "done",
+        "reason": "Verified",
+        "createdAt": "2026-01-02T03:04:05Z",
+        "startTime": "2026-01-02T03:04:06Z",
+        "completionTime": "2026-01-02T03:09:06Z",
+        "sourceDeleted": True,
+        "renditions": [
+            {
+                "name": "180p",
+                "playlist": "180p/index.m3u8",
+                "resolution": "320x180",
+                "bandwidth": 400000,
+                "codecs": "avc1.4d401f,mp4a.40.2",
+            }
+        ],
+        "durationSeconds": 12.5,
+        "resourceVersion": "8",
+        "deleting": True,
+        "statusUrl": base,
+        "eventsUrl": "wss://media.example/v1/jobs/up-c/events",
+        "playbackUrl": f"{base}/hls/master.m3u8",
+    }

@@ -1,12 +1,16 @@
-"""TranscodeJobs as clients see them: the status plus the URLs to follow and play the job.
-Pure functions, no Kubernetes calls."""
+"""TranscodeJobs as clients see them: the status, read through the status model, plus the URLs
+to follow and play the job. Pure functions, no Kubernetes calls."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from hlsforge_api.v1alpha1 import TranscodeJobStatus
 from hlsforge_uploader.models import JobView
+
+_FROM_STATUS = set(JobView.model_fields) & set(TranscodeJobStatus.model_fields)
+"""The view's fields that are the status's own (phase, progress, fps ... sourceDeleted)."""
 
 
 @dataclass(frozen=True)
@@ -28,32 +32,23 @@ class Urls:
 
 
 def view(obj: dict[str, Any], urls: Urls) -> JobView:
-    """A TranscodeJob (as the API returns it) as clients see it. Tolerates a missing status."""
+    """A TranscodeJob (as the API returns it) as clients see it. Tolerates a missing status;
+    a status the API server accepted always validates (the CRD is generated from the model)."""
     meta = obj.get("metadata") or {}
-    status = obj.get("status") or {}
-    outputs = status.get("outputs") or {}
+    status = TranscodeJobStatus.model_validate(obj.get("status") or {})
+    outputs = status.outputs
     name = str(meta.get("name", ""))
     return JobView.model_validate(
         {
+            **status.model_dump(include=_FROM_STATUS),
             "id": name,
-            "phase": status.get("phase", "Pending"),
-            "progress": status.get("progress", 0),
-            "fps": status.get("fps"),
-            "speed": status.get("speed"),
-            "eta": status.get("eta"),
-            "attempts": status.get("attempts", 0),
-            "message": status.get("message"),
-            "reason": status.get("reason"),
-            "createdAt": meta.get("creationTimestamp"),
-            "startTime": status.get("startTime"),
-            "completionTime": status.get("completionTime"),
-            "sourceDeleted": status.get("sourceDeleted", False),
-            "renditions": outputs.get("renditions") or [],
-            "durationSeconds": outputs.get("durationSeconds"),
-            "resourceVersion": meta.get("resourceVersion"),
+            "created_at": meta.get("creationTimestamp"),
+            "renditions": outputs.renditions if outputs is not None else [],
+            "duration_seconds": outputs.duration_seconds if outputs is not None else None,
+            "resource_version": meta.get("resourceVersion"),
             "deleting": bool(meta.get("deletionTimestamp")),
-            "statusUrl": urls.status(name),
-            "eventsUrl": urls.events(name),
-            "playbackUrl": urls.playback(name),
+            "status_url": urls.status(name),
+            "events_url": urls.events(name),
+            "playback_url": urls.playback(name),
         }
     )
