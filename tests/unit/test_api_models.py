@@ -14,6 +14,8 @@ from hlsforge_api import conditions
 from hlsforge_api.exitcodes import NON_RETRYABLE, ExitCode
 from hlsforge_api.v1alpha1 import (
     ConditionStatus,
+    EncodingSettings,
+    JobOptions,
     Phase,
     TranscodeJob,
     TranscodeJobSpec,
@@ -225,3 +227,20 @@ def test_quantities() -> None:
     assert parse_quantity("1.5Gi") == parse_quantity("1536Mi")
     with pytest.raises(ValueError, match="not a quantity"):
         parse_quantity("lots")
+
+
+def test_the_spec_is_the_job_options_plus_where_things_go() -> None:
+    """``JobOptions`` (what a client may choose, the uploader's options) is the spec's base;
+    the spec's fields keep their order: encoding, locations, job options (the CRD's order)."""
+    assert issubclass(TranscodeJobSpec, JobOptions)
+    encoding = list(EncodingSettings.model_fields)
+    options = list(JobOptions.model_fields)
+    assert options[: len(encoding)] == encoding
+    assert list(TranscodeJobSpec.model_fields) == [
+        *encoding,
+        "source",
+        "output",
+        *options[len(encoding) :],
+    ]
+    with pytest.raises(ValidationError):
+        JobOptions.model_validate({"source": "uploads/a.mp4"})

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from hlsforge_api.v1alpha1 import TranscodeJobSpec
 from hlsforge_uploader.api.deps import check_token
 from hlsforge_uploader.app import create_app
 from hlsforge_uploader.errors import Unauthorized
@@ -82,3 +83,18 @@ def test_tokens_come_from_env_and_a_rotating_secret_file(tmp_path: Path) -> None
     for bad in ("from-secret", "", None, "a,b"):
         with pytest.raises(Unauthorized):
             check_token(bad, s)
+
+
+def test_openapi_documents_the_upload_options_as_the_spec_does(tmp_path: Path) -> None:
+    """``UploadOptions`` is the spec's ``JobOptions``: same fields, descriptions and bounds."""
+    spec = request(create_app(settings(tmp_path)), "GET", "/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    options = schemas["UploadOptions"]["properties"]
+    job_spec = TranscodeJobSpec.model_json_schema(by_alias=True)["properties"]
+    assert set(options) == set(job_spec) - {"source", "output"}
+    for name in ("sourcePolicy", "maxRetries", "activeDeadlineSeconds", "priority"):
+        assert options[name]["description"] == job_spec[name]["description"], name
+    assert options["maxRetries"]["maximum"] == job_spec["maxRetries"]["maximum"] == 10
+    direct = spec["paths"]["/v1/uploads/direct"]["post"]["requestBody"]["content"]
+    assert direct["application/json"]["schema"] == {"$ref": "#/components/schemas/UploadOptions"}
+    assert "Rendition" in schemas

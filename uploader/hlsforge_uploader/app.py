@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from hlsforge_uploader import errors
+from hlsforge_uploader.api import openapi
 from hlsforge_uploader.api.routes import (
     dashboard,
     direct_uploads,
@@ -74,6 +75,7 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
     )
     app.dependency_overrides[get_settings] = lambda: settings
     errors.install(app)
+    openapi.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

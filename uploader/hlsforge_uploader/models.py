@@ -1,5 +1,6 @@
 """HTTP request and response models. Separate from the CR model, but built from its parts:
-the options a client may pass are exactly the TranscodeJob spec's, minus where things go."""
+the options a client may pass are the TranscodeJob spec's own ``JobOptions``, docs and bounds
+included, minus where things go."""
 
 from __future__ import annotations
 
@@ -7,25 +8,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hlsforge_api.v1alpha1 import (
-    ApiModel,
-    EncodingSettings,
-    Phase,
-    RenditionOutput,
-    Resources,
-    SourcePolicy,
-)
+from hlsforge_api.v1alpha1 import ApiModel, JobOptions, Phase, RenditionOutput
 
 
-class UploadOptions(EncodingSettings):
+class UploadOptions(JobOptions):
     """Ladder and policies for the job an upload creates. ``source``/``output`` are the
     server's to choose, so they are refused here (unknown fields are errors)."""
-
-    source_policy: SourcePolicy = SourcePolicy.DELETE_ON_SUCCESS
-    max_retries: int = Field(default=3, ge=0, le=10)
-    active_deadline_seconds: int = Field(default=7200, ge=60, le=7 * 24 * 3600)
-    priority: int = Field(default=0, ge=-100, le=100)
-    resources: Resources | None = None
 
 
 class JobView(ApiModel):

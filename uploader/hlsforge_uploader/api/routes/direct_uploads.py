@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from hlsforge_uploader.api.deps import ClientsDep, SettingsDep, TokenDep, UrlsDep
 from hlsforge_uploader.api.helpers import check_id, created_response, parse_options
+from hlsforge_uploader.api.openapi import OPTIONS_REF
 from hlsforge_uploader.errors import ApiError, IdempotencyConflict, TooLarge
 from hlsforge_uploader.models import DirectUploadCreated
 from hlsforge_uploader.uploads import direct
@@ -24,7 +25,7 @@ _OPTIONS_BODY: dict[str, Any] = {
         "required": False,
         "description": "UploadOptions as JSON, the same as `options` of `POST /v1/uploads`; "
         "an empty body means the defaults.",
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {"application/json": {"schema": OPTIONS_REF}},
     }
 }
 
