@@ -14,6 +14,13 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "hlsforge"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 Doc = dict[str, Any]
+# S3 mode with IRSA: the value set the storage and uploader rendering tests start from.
+S3 = {
+    "storage.mode": "s3",
+    "storage.s3.bucket": "media-bucket",
+    "storage.s3.region": "eu-west-1",
+    "storage.s3.roleArn": "arn:aws:iam::123456789012:role/hlsforge",
+}
 
 
 @functools.cache
