@@ -1,0 +1,147 @@
+"""Idempotency-Key on the real cluster: a retry replays, a concurrent duplicate is 409, and
+two replicas racing on one key make one job.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import KubeCluster
+from tests.integration.test_uploader_harness import Uploader, make_clip, stream_until_answer
+from tests.integration.test_uploader_volume_harness import (
+    AUTH,
+    api,
+    sibling_uploader,
+    uploads,
+    volume_uploader,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def up(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploader]:
+    with volume_uploader(kube_cluster, tmp_path_factory) as uploader:
+        yield uploader
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
+
+
+@pytest.fixture
+def http(up: Uploader) -> Iterator[httpx.Client]:
+    with api(up) as c:
+        yield c
+
+
+def test_a_retry_with_the_same_key_returns_the_same_job(
+    up: Uploader, http: httpx.Client, clip: Path
+) -> None:
+    key = {"Idempotency-Key": f"retry-{time.time_ns()}"}
+    first = http.post("/v1/uploads", content=clip.read_bytes(), headers=key)
+    again = http.post("/v1/uploads", content=clip.read_bytes(), headers=key)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert first.json()["id"] == again.json()["id"]
+    assert (first.json()["replayed"], again.json()["replayed"]) == (False, True)
+    assert again.headers["idempotent-replayed"] == "true"
+    listed = up.cluster.get_json("tj", "-n", up.namespace, "-l", "hlsforge.io/idempotency-key")[
+        "items"
+    ]
+    assert [i["metadata"]["name"] for i in listed].count(first.json()["id"]) == 1
+    other = http.post("/v1/uploads", content=clip.read_bytes() + b"\x00", headers=key)
+    assert other.status_code == 422
+    assert other.json()["error"] == "idempotency_key_reused"
+    opts = http.post(
+        "/v1/uploads", content=clip.read_bytes(), headers=key, params={"options": '{"priority":1}'}
+    )
+    assert opts.status_code == 422
+    # The same key from another caller is another key.
+    assert len({i["metadata"]["name"] for i in listed}) == len(listed)
+
+
+def test_a_concurrent_duplicate_is_409(up: Uploader, http: httpx.Client, clip: Path) -> None:
+    key = {"Idempotency-Key": f"dup-{time.time_ns()}"}
+    data = clip.read_bytes()
+    halfway = threading.Event()
+    proceed = threading.Event()
+    position = {"n": 0}
+
+    def chunk() -> bytes | None:
+        if position["n"] >= len(data):
+            return None
+        piece = data[position["n"] : position["n"] + 64 * 1024]
+        position["n"] += len(piece)
+        return piece
+
+    def pause(sent: int) -> None:
+        if sent >= len(data) // 2 and not halfway.is_set():
+            halfway.set()
+            proceed.wait(30)
+
+    results: list[Any] = []
+    first = threading.Thread(
+        target=lambda: results.append(
+            stream_until_answer(up.port, "/v1/uploads", {**AUTH, **key}, chunk, pause)
+        )
+    )
+    first.start()
+    assert halfway.wait(30)
+    time.sleep(0.3)
+    dup = http.post("/v1/uploads", content=data, headers=key)
+    proceed.set()
+    first.join(60)
+    assert dup.status_code == 409, dup.text
+    assert dup.json()["error"] == "idempotency_conflict"
+    assert results[0].status == 201
+    assert http.post("/v1/uploads", content=data, headers=key).json()["replayed"] is True
+
+
+def test_two_replicas_racing_on_one_key_make_one_job(
+    up: Uploader, http: httpx.Client, clip: Path
+) -> None:
+    """The in-process 409 cannot see another replica: the job's name (from the key) and the
+    no-clobber commit on the shared volume make the slower replica replay instead."""
+    with sibling_uploader(up, "2") as second:
+        key = {"Idempotency-Key": f"replicas-{time.time_ns()}"}
+        data = clip.read_bytes()
+        halfway, proceed = threading.Event(), threading.Event()
+        position = {"n": 0}
+
+        def chunk() -> bytes | None:
+            if position["n"] >= len(data):
+                return None
+            piece = data[position["n"] : position["n"] + 64 * 1024]
+            position["n"] += len(piece)
+            return piece
+
+        def pause(sent: int) -> None:
+            if sent >= len(data) // 2 and not halfway.is_set():
+                halfway.set()
+                proceed.wait(30)
+
+        slow: list[Any] = []
+        thread = threading.Thread(
+            target=lambda: slow.append(
+                stream_until_answer(up.port, "/v1/uploads", {**AUTH, **key}, chunk, pause)
+            )
+        )
+        thread.start()
+        assert halfway.wait(30)
+        fast = httpx.post(f"{second.base}/v1/uploads", content=data, headers={**AUTH, **key})
+        proceed.set()
+        thread.join(60)
+        assert fast.status_code == 201 and fast.json()["replayed"] is False
+        assert slow[0].status == 201 and slow[0].body["replayed"] is True
+        assert slow[0].body["id"] == fast.json()["id"]
+        job_id = fast.json()["id"]
+        assert [f for f in uploads(up) if f.startswith(job_id)] == [f"{job_id}.mp4"]
+        assert not list((up.media_root / "uploads").glob(f".{job_id}*"))  # no partial left
