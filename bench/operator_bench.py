@@ -31,13 +31,13 @@ from tests.integration.harness import (  # noqa: E402
     ARTIFACTS,
     IMAGE,
     MEDIA_PVC,
-    Api,
     MediaVolume,
     OperatorProcess,
     build_transcoder_image,
     make_clip,
     wait_for,
 )
+from tests.integration.operator_env import Api  # noqa: E402
 
 
 def local_cluster() -> KubeCluster:

@@ -42,7 +42,15 @@ class InvalidInput(TranscodeError):  # noqa: N818 - named after the ExitCode
 
 
 class StorageError(TranscodeError):
+    """Media cannot be read, written, published or deleted: the one error of every store
+    (``hlsforge_storage``), in the engine, the operator and the uploader alike. ``final`` marks
+    what no retry can help (a source that is absent or can never be read)."""
+
     exit_code = ExitCode.STORAGE
+
+    def __init__(self, reason: str, message: str, *, final: bool = False) -> None:
+        super().__init__(reason, message)
+        self.final = final
 
 
 class EncodeFailed(TranscodeError):  # noqa: N818 - named after the ExitCode

@@ -7,3 +7,7 @@ from __future__ import annotations
 SOCKET_ENV = "HLSFORGE_PUBLISHER_SOCKET"
 """Set in S3 mode: the publisher sidecar's Unix socket, through which the transcoder (which holds
 no credential) reads its source and publishes its output."""
+
+WORK_OUTPUT = "out"
+"""Volume mode: the folder inside a job's work folder where its engine commits the output; the
+operator verifies it and publishes it at the TranscodeJob's output."""

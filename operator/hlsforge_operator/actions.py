@@ -14,13 +14,13 @@ from typing import Any
 
 import kopf
 
+from hlsforge_api.errors import StorageError
 from hlsforge_api.v1alpha1 import Phase, TranscodeJobSpec, TranscodeJobStatus
 from hlsforge_operator import jobspec, k8s, metrics, names
 from hlsforge_operator.reconcile import Action, Outcome, after_source_deleted, after_verify
 from hlsforge_operator.runtime import Key, Runtime
 from hlsforge_operator.settings import OutputRetention
 from hlsforge_operator.state import progress_from_line
-from hlsforge_operator.storage import StorageError
 from hlsforge_storage.claim_spaces import ClaimError
 from hlsforge_storage.claims import ClaimConflictError, Owner
 
@@ -51,8 +51,8 @@ async def claim(runtime: Runtime, owner: Owner, spec: TranscodeJobSpec) -> Refus
     try:
         await asyncio.to_thread(runtime.store.prepare, spec.source, spec.output, owner.uid)
     except StorageError as exc:
-        if exc.refusal is not None:  # absent, or never readable: no retry can help
-            return Refusal(exc.refusal, str(exc))
+        if exc.final:  # absent, or never readable: no retry can help
+            return Refusal(exc.reason, exc.message)
         raise kopf.TemporaryError(f"cannot prepare storage: {exc}", delay=5) from exc
     runtime.claimed.add(owner.uid)
     return None

@@ -24,6 +24,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from hlsforge_api.errors import StorageError
 from hlsforge_api.v1alpha1 import (
     GROUP,
     PLURAL,
@@ -39,7 +40,6 @@ from hlsforge_operator.reconcile import Action, Observation, reconcile, rejected
 from hlsforge_operator.runtime import Key, Runtime
 from hlsforge_operator.settings import OperatorSettings
 from hlsforge_operator.state import PodState, job_state, pod_state
-from hlsforge_operator.storage import StorageError
 from hlsforge_storage.claim_spaces import ClaimError
 from hlsforge_storage.claims import Owner
 

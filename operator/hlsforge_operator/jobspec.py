@@ -17,7 +17,7 @@ from posixpath import join as posix_join
 from typing import Any
 
 from hlsforge_api.exitcodes import NON_RETRYABLE
-from hlsforge_api.pod import SOCKET_ENV
+from hlsforge_api.pod import SOCKET_ENV, WORK_OUTPUT
 from hlsforge_api.quantity import parse_quantity
 from hlsforge_api.v1alpha1 import EncodingSettings, ResourceList, TranscodeJobSpec
 from hlsforge_operator import names
@@ -73,7 +73,6 @@ def resources(spec: TranscodeJobSpec, settings: OperatorSettings) -> dict[str, d
 
 SOURCE_MOUNT = "/media/source"
 WORK_MOUNT = "/media/work"
-WORK_OUTPUT = "out"
 """The pod never sees the media volume as a whole: a volume source is mounted alone and
 read-only, and a volume output is written into the job's own work folder
 (``<work_dir>/<uid>``), which the operator verifies and then moves to the output location."""

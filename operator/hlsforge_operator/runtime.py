@@ -16,11 +16,13 @@ from hlsforge_api.v1alpha1 import Phase
 from hlsforge_operator import admission, jobspec
 from hlsforge_operator.settings import OperatorSettings
 from hlsforge_operator.state import Progress
-from hlsforge_operator.storage import MediaStore, S3Store, Stores, VolumeStore
 from hlsforge_storage.claim_spaces import BucketSpace, ClaimError, VolumeSpace
 from hlsforge_storage.claims import Ownership
+from hlsforge_storage.media_store import MediaStore, Stores
 from hlsforge_storage.s3 import S3Objects
+from hlsforge_storage.s3_store import S3Store
 from hlsforge_storage.s3config import S3Config, S3ConfigError
+from hlsforge_storage.volume_store import VolumeStore
 
 Key = tuple[str, str]
 """A TranscodeJob by (namespace, name)."""

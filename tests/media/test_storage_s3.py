@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from hlsforge_api.errors import StorageError
 from hlsforge_api.v1alpha1 import EncodingSettings
-from hlsforge_operator.storage import S3Store, StorageError, Stores, VolumeStore
 from hlsforge_storage.locations import S3Uri
+from hlsforge_storage.media_store import Stores
 from hlsforge_storage.multipart import AlreadyExists, MultipartWriter
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
+from hlsforge_storage.s3_store import S3Store
+from hlsforge_storage.volume_store import VolumeStore
 from hlsforge_transcoder.dispatch import run_job
 from tests.media.conftest import Clips
 from tests.s3server import S3Server

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hlsforge_operator.storage import StorageError, VolumeStore
+from hlsforge_api.errors import StorageError
+from hlsforge_storage.volume_store import VolumeStore
 from tests.unit.test_transcoder_verify import GOOD
 from tests.unit.test_transcoder_verify import make_output as make_tree
 
@@ -29,17 +30,17 @@ def test_prepare_checks_the_source_and_makes_the_work_folder(tmp_path: Path) -> 
     store = VolumeStore(tmp_path)
     with pytest.raises(StorageError, match="does not exist") as caught:
         store.prepare("uploads/a.mp4", "hls/a", "uid-1")
-    assert caught.value.refusal == "SourceMissing"
+    assert (caught.value.reason, caught.value.final) == ("SourceMissing", True)
     (tmp_path / "uploads").mkdir()
     os.mkfifo(tmp_path / "uploads" / "fifo.mp4")
     with pytest.raises(StorageError, match="not a regular file") as caught:
         store.prepare("uploads/fifo.mp4", "hls/a", "uid-1")
-    assert caught.value.refusal == "InvalidInput"
+    assert (caught.value.reason, caught.value.final) == ("InvalidInput", True)
     (tmp_path / "uploads" / "a.mp4").write_bytes(b"x")
     (tmp_path / "uploads" / "link.mp4").symlink_to(tmp_path / "uploads" / "a.mp4")
     with pytest.raises(StorageError, match="symbolic link") as caught:
         store.prepare("uploads/link.mp4", "hls/a", "uid-1")
-    assert caught.value.refusal == "InvalidInput"
+    assert (caught.value.reason, caught.value.final) == ("InvalidInput", True)
     store.prepare("uploads/a.mp4", "hls/a", "uid-1")
     assert (tmp_path / ".hlsforge" / "work" / "uid-1").is_dir()
     store.prepare("uploads/a.mp4", "hls/a", "uid-1")  # again: idempotent
