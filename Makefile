@@ -43,6 +43,17 @@ generate: venv ## Regenerate the CRD (deploy/crds and the chart's copy) from the
 	$(PYTHON) -m hlsforge_cli.main crd > deploy/crds/$(CRD_FILE)
 	@if [ -d $(CHART_CRDS) ]; then cp deploy/crds/$(CRD_FILE) deploy/crds/kopf-peering.yaml $(CHART_CRDS)/; fi
 
+# Every generated file that is committed. The dashboard's hls.js bundle (`make web`) is
+# generated too, but gitignored: nothing committed to compare it with.
+GENERATED := deploy/crds/$(CRD_FILE) $(CHART_CRDS) docs/configuration.md
+
+.PHONY: verify
+verify: generate chart-docs ## Rerun every generate step; fail, printing the diff, when a committed generated file differs
+	@git diff --exit-code -- $(GENERATED) || { \
+		echo "verify: the generated files above differ from the committed ones: commit the regenerated files" >&2; exit 1; }
+	@untracked="$$(git ls-files --others --exclude-standard -- $(GENERATED))"; \
+	if [ -n "$$untracked" ]; then echo "verify: generated but not committed: $$untracked" >&2; exit 1; fi
+
 .PHONY: wheels
 wheels: venv ## The package and its runtime dependencies as wheels in build/wheels (for images)
 	rm -rf build/wheels
@@ -61,7 +72,7 @@ fmt: venv ## Format the code
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: test
-test: deps venv lint cluster-deps uploader-deps platform-deps web ## Install everything needed, then lint and run the whole test suite
+test: deps venv lint verify cluster-deps uploader-deps platform-deps web ## Install everything needed, then lint, verify and run the whole test suite
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
