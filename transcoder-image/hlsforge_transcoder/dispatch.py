@@ -23,7 +23,8 @@ from hlsforge_media.media_input import MediaInput, local_input
 from hlsforge_storage.locations import is_s3
 from hlsforge_transcoder.broker import DirectBroker, StorageBroker, objects_from_env, parse_uri
 from hlsforge_transcoder.broker_client import RemoteBroker
-from hlsforge_transcoder.run import Emit, Result, transcode
+from hlsforge_transcoder.ffmpeg_run import Emit
+from hlsforge_transcoder.run import Result, transcode
 
 
 def _ignore(_event: dict[str, object]) -> None:

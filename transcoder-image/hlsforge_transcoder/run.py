@@ -8,33 +8,20 @@ the race, after encoding), and removes only its own temporary directory.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import subprocess
 import tempfile
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hlsforge_api.errors import (
-    EncodeFailed,
-    InvalidInput,
-    Killed,
-    Stalled,
-    StorageError,
-    VerifyFailed,
-)
+from hlsforge_api.errors import InvalidInput, StorageError, VerifyFailed
 from hlsforge_api.v1alpha1 import EncodingSettings, SegmentFormat
 from hlsforge_media.limits import DEFAULT_LIMITS, Limits
 from hlsforge_media.media_input import MediaInput, as_input, local_input
 from hlsforge_media.probe import ProbeResult, run_keyframes, run_probe, validate
-from hlsforge_media.proc import ToolTimeoutError, kill_group, run_bounded, spawn
+from hlsforge_media.proc import ToolTimeoutError, run_bounded
 from hlsforge_media.sniff import sniff
 from hlsforge_output.hls import codec_from_init, parse_media_playlist, render_master
 from hlsforge_output.manifest import MANIFEST, MASTER, PLAYLIST, SPRITE, SPRITE_VTT
@@ -42,6 +29,7 @@ from hlsforge_output.verify import verify_dir
 from hlsforge_storage.volume_commit import commit, existing_output, fsync_tree, sweep_stale_attempts
 from hlsforge_transcoder import __version__
 from hlsforge_transcoder.ffmpeg_args import build_args
+from hlsforge_transcoder.ffmpeg_run import Emit, run_ffmpeg
 from hlsforge_transcoder.ladder import Plan, copy_refusal, plan_ladder
 from hlsforge_transcoder.manifest_build import (
     RenditionFacts,
@@ -51,16 +39,7 @@ from hlsforge_transcoder.manifest_build import (
     playlist_version,
     variant,
 )
-from hlsforge_transcoder.progress import ProgressParser
 from hlsforge_transcoder.thumbnails import sprite_vtt
-
-Emit = Callable[[dict[str, Any]], None]
-_STORAGE_HINTS = (
-    "No space left",
-    "Input/output error",
-    "Read-only file system",
-    "Permission denied",
-)
 
 
 @dataclass(frozen=True)
@@ -93,104 +72,6 @@ def inspect(
         probe = replace(probe, keyframes=keys)
         plan = plan_ladder(probe, settings, limits)
     return probe, plan
-
-
-class _Watch:
-    """Shared state between the reader loop and the watchdog thread."""
-
-    def __init__(self) -> None:
-        self.last_advance = time.monotonic()
-        self.out_time = 0.0
-        self.killed_for: str | None = None
-        self.done = threading.Event()
-
-
-def _tree_bytes(root: Path) -> int:
-    total = 0
-    for directory, _dirs, names in os.walk(root):
-        for name in names:
-            with contextlib.suppress(OSError):
-                total += (Path(directory) / name).stat().st_size
-    return total
-
-
-def _watchdog(
-    proc: subprocess.Popen[str], watch: _Watch, limits: Limits, out_dir: Path, max_bytes: int
-) -> None:
-    ticks = 0
-    while not watch.done.wait(1.0):
-        ticks += 1
-        if time.monotonic() - watch.last_advance > limits.stall_timeout_s:
-            watch.killed_for = "stall"
-        elif ticks % 5 == 0 and _tree_bytes(out_dir) > max_bytes:
-            watch.killed_for = "size"
-        if watch.killed_for:
-            kill_group(proc)
-            return
-
-
-def run_ffmpeg(
-    args: list[str],
-    *,
-    duration: float,
-    emit: Emit,
-    limits: Limits,
-    out_dir: Path,
-    max_bytes: int,
-    redact: Callable[[str], str] = str,
-) -> float:
-    """Run ffmpeg, stream its progress to ``emit``, return the last ``out_time`` in seconds.
-
-    Both pipes are drained (stdout here, stderr by a thread keeping the last lines); a watchdog
-    kills the process group on a stall or when the output grows beyond ``max_bytes``.
-    """
-    try:
-        proc = spawn(args)
-    except OSError as exc:
-        raise EncodeFailed("FfmpegMissing", f"cannot run ffmpeg: {exc}") from None
-    assert proc.stdout is not None and proc.stderr is not None
-    stderr_tail: deque[str] = deque(maxlen=30)
-    drain = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr or ()), daemon=True)
-    watch = _Watch()
-    dog = threading.Thread(
-        target=_watchdog, args=(proc, watch, limits, out_dir, max_bytes), daemon=True
-    )
-    drain.start()
-    dog.start()
-    parser = ProgressParser(duration)
-    try:
-        for line in proc.stdout:
-            event = parser.feed(line)
-            if event is None:
-                continue
-            if event.out_time > watch.out_time:
-                watch.out_time = event.out_time
-                watch.last_advance = time.monotonic()
-            emit(event.to_json())
-        returncode = proc.wait()
-    except BaseException:
-        kill_group(proc)
-        proc.wait()
-        raise
-    finally:
-        watch.done.set()
-        dog.join()
-        drain.join(timeout=5)
-        proc.stdout.close()
-        proc.stderr.close()
-    stderr = redact("".join(stderr_tail)).strip()
-    last = stderr.splitlines()[-1] if stderr else "no error output"
-    if watch.killed_for == "stall":
-        raise Stalled("Stalled", f"no progress for {limits.stall_timeout_s:g} s; ffmpeg killed")
-    if watch.killed_for == "size":
-        raise EncodeFailed("OutputTooLarge", f"output exceeded {max_bytes} bytes; ffmpeg killed")
-    if returncode < 0:
-        raise Killed("Signal", f"ffmpeg was killed by signal {-returncode}")
-    if returncode != 0:
-        if any(hint in stderr for hint in _STORAGE_HINTS):
-            raise StorageError("WriteFailed", f"ffmpeg could not write its output: {last}")
-        raise EncodeFailed("FfmpegFailed", f"ffmpeg exited with {returncode}: {last}")
-    return watch.out_time
 
 
 def _stream_facts(path: Path, fmt: SegmentFormat, limits: Limits) -> StreamFacts:
