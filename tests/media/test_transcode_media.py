@@ -313,10 +313,11 @@ def test_stalled_ffmpeg_is_killed_by_the_watchdog(clips: Clips, tmp_path: Path) 
     out = tmp_path / "out"
     errors: list[BaseException] = []
     settings = EncodingSettings.model_validate({"video": {"preset": "medium"}})
+    src = clips("long_360p.mkv")  # made here: the loop below stops the first ffmpeg it sees
 
     def work() -> None:
         try:
-            transcode(clips("long_360p.mkv"), out, settings, limits=Limits(stall_timeout_s=2))
+            transcode(src, out, settings, limits=Limits(stall_timeout_s=2))
         except BaseException as exc:
             errors.append(exc)
 
