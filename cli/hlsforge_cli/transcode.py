@@ -16,13 +16,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hlsforge_api.errors import TranscodeError
+from hlsforge_api.errors import Killed, TranscodeError, UsageError
+from hlsforge_api.events import Done, Event, Planned, encode
+from hlsforge_api.events import Progress as ProgressEvent
 from hlsforge_api.exitcodes import ExitCode
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_media.limits import runtime_limits
 from hlsforge_transcoder.__main__ import done_event
 from hlsforge_transcoder.dispatch import run_job
-from hlsforge_transcoder.progress import encode_line
 
 _RENDITION = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_-]{0,31}):(?P<height>\d+):(?P<kbps>\d+)$")
 
@@ -87,19 +88,19 @@ def settings_from_args(args: argparse.Namespace) -> EncodingSettings:
         raise ValueError(problems) from None
 
 
-def _summary(event: dict[str, Any]) -> Table:
-    outputs = event["outputs"]
-    table = Table(title=f"{outputs['masterPlaylist']}  ({outputs.get('durationSeconds', 0):.1f} s)")
+def _summary(event: Done) -> Table:
+    outputs = event.outputs
+    table = Table(title=f"{outputs.master_playlist}  ({outputs.duration_seconds or 0:.1f} s)")
     for column in ("rendition", "resolution", "bandwidth", "average", "codecs", "copied"):
         table.add_column(column, justify="right" if "band" in column else "left")
-    for r in outputs["renditions"]:
+    for r in outputs.renditions:
         table.add_row(
-            r["name"],
-            r["resolution"],
-            f"{r['bandwidth'] / 1e6:.2f} Mb/s",
-            f"{r.get('averageBandwidth', 0) / 1e6:.2f} Mb/s",
-            r.get("codecs", ""),
-            "yes" if r.get("copied") else "no",
+            r.name,
+            r.resolution,
+            f"{r.bandwidth / 1e6:.2f} Mb/s",
+            f"{(r.average_bandwidth or 0) / 1e6:.2f} Mb/s",
+            r.codecs or "",
+            "yes" if r.copied else "no",
         )
     return table
 
@@ -111,19 +112,15 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
     except ValueError as exc:
         if args.json:
-            sys.stdout.write(
-                encode_line(
-                    {"event": "error", "exit_code": 2, "reason": "Usage", "message": str(exc)}
-                )
-            )
+            sys.stdout.write(encode(UsageError("Usage", str(exc)).to_event()))
         else:
             err.print(f"[red]error:[/] {exc}")
         return int(ExitCode.USAGE)
 
     if args.json:
 
-        def emit(event: dict[str, Any]) -> None:
-            sys.stdout.write(encode_line(event))
+        def emit(event: Event) -> None:
+            sys.stdout.write(encode(event))
             sys.stdout.flush()
 
         try:
@@ -132,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             emit(exc.to_event())
             return int(exc.exit_code)
         except KeyboardInterrupt:
-            emit({"event": "error", "exit_code": 8, "reason": "Interrupted", "message": "^C"})
+            emit(Killed("Interrupted", "^C").to_event())
             return int(ExitCode.KILLED)
         emit(done_event(result))
         return int(ExitCode.OK)
@@ -148,18 +145,15 @@ def run(args: argparse.Namespace) -> int:
     )
     task: TaskID = progress.add_task("probing", total=100, detail="")
 
-    def show(event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "planned":
-            for note in event.get("notes", []):
+    def show(event: Event) -> None:
+        if isinstance(event, Planned):
+            for note in event.notes:
                 progress.console.print(f"[yellow]note:[/] {note}")
-            names = ", ".join(
-                f"{r['name']}{' (copy)' if r['copy'] else ''}" for r in event["renditions"]
-            )
+            names = ", ".join(f"{r.name}{' (copy)' if r.copy_ else ''}" for r in event.renditions)
             progress.update(task, description=f"encoding {names}")
-        elif kind == "progress":
-            detail = f"{event.get('fps') or 0:.0f} fps {event.get('speed') or 0:.2f}x"
-            progress.update(task, completed=event["percent"], detail=detail)
+        elif isinstance(event, ProgressEvent):
+            detail = f"{event.fps or 0:.0f} fps {event.speed or 0:.2f}x"
+            progress.update(task, completed=event.percent, detail=detail)
 
     try:
         with progress:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from hlsforge_api.events import Error
 from hlsforge_api.exitcodes import ExitCode
 
 
@@ -21,14 +22,14 @@ class TranscodeError(Exception):
         self.reason = reason
         self.message = message
 
-    def to_event(self) -> dict[str, object]:
-        return {
-            "event": "error",
-            "exit_code": int(self.exit_code),
-            "category": self.exit_code.reason,
-            "reason": self.reason,
-            "message": self.message,
-        }
+    def to_event(self) -> Error:
+        """The ``error`` event the engine prints (and writes to its termination log)."""
+        return Error(
+            exit_code=self.exit_code,
+            category=self.exit_code.reason,
+            reason=self.reason,
+            message=self.message,
+        )
 
 
 class UsageError(TranscodeError):

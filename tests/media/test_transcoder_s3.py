@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hlsforge_api.errors import InvalidInput, StorageError, VerifyFailed
+from hlsforge_api.events import Event, decode, encode
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3 import S3Objects
@@ -66,12 +67,12 @@ def test_s3_to_s3_commits_a_verified_output_once(
     monkeypatch.setenv("HLSFORGE_S3_SOURCE_ACCESS", access)
     src = upload(s3, clips("fits_360p.mp4"), f"uploads/{access}.mp4")
     output = S3Uri("media", f"hls/{access}")
-    events: list[dict[str, object]] = []
+    events: list[Event] = []
     result = run_job(str(src), str(output), SETTINGS, emit=events.append)
 
     assert result.committed
     assert str(result.dest).startswith(f"s3://media/hls/{access}/v")
-    assert [e["event"] for e in events if e["event"] != "progress"][-1] == "publishing"
+    assert [e.event for e in events if e.event != "progress"][-1] == "publishing"
     listed = keys(s3, output)
     assert f"hls/{access}/{COMMIT}" in listed
     root, manifest = verify_committed(s3, output) or pytest.fail("nothing committed")
@@ -187,6 +188,9 @@ def test_container_entrypoint_reports_the_committed_version(
     final = events[-1]
     assert final["event"] == "done" and final["committed"] is True
     assert final["outputs"]["masterPlaylist"].startswith("s3://media/hls/entry/v")
+    assert {e["event"] for e in events} == {"probed", "planned", "progress", "publishing", "done"}
+    for line in done.stdout.splitlines(keepends=True):  # every line an event that reads back
+        assert encode(decode(line)) == line
     assert s3_server.secret_key not in done.stdout + done.stderr
 
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 
-from hlsforge_transcoder.progress import ProgressEvent, ProgressParser, encode_line
+from hlsforge_api.events import Progress, encode
+from hlsforge_transcoder.progress import ProgressParser
 
 
 def block(
@@ -20,7 +21,7 @@ def block(
     ]
 
 
-def feed(parser: ProgressParser, lines: list[str]) -> list[ProgressEvent]:
+def feed(parser: ProgressParser, lines: list[str]) -> list[Progress]:
     return [e for e in (parser.feed(line) for line in lines) if e is not None]
 
 
@@ -29,7 +30,7 @@ def test_percent_from_out_time_over_duration_and_eta_from_speed() -> None:
     (event,) = feed(parser, block("4000000"))
     assert event.percent == 40.0 and event.out_time == 4.0
     assert event.fps == 60.0 and event.speed == 2.0 and event.eta == 3.0
-    assert event.frame == 120 and not event.done
+    assert event.frame == 120 and not parser.ended
 
 
 def test_na_values_and_backwards_time_never_move_backwards() -> None:
@@ -50,13 +51,13 @@ def test_end_block_is_100_and_overshoot_is_clamped() -> None:
     parser = ProgressParser(duration=5.0)
     events = feed(parser, block("5200000") + block("5210000", end=True))
     assert events[0].percent == 100.0
-    assert events[-1].done and events[-1].percent == 100.0 and events[-1].eta == 0.0
+    assert parser.ended and events[-1].percent == 100.0 and events[-1].eta == 0.0
 
 
 def test_end_of_a_source_that_stopped_early_is_not_100() -> None:
     parser = ProgressParser(duration=10.0)
     (_first, last) = feed(parser, block("2000000") + block("2500000", end=True))
-    assert last.done and last.percent == 25.0
+    assert parser.ended and last.percent == 25.0
     near = feed(ProgressParser(duration=10.0), block("9300000", end=True))
     assert near[-1].percent == 100.0  # within one second of the end: the whole source was read
 
@@ -67,8 +68,8 @@ def test_garbage_lines_are_ignored() -> None:
 
 
 def test_json_line_encoding() -> None:
-    event = ProgressEvent(50.0, 2.5, 30.0, 1.5, 1.7, 75)
-    line = encode_line(event.to_json())
+    event = Progress(percent=50.0, out_time=2.5, fps=30.0, speed=1.5, eta=1.7, frame=75)
+    line = encode(event)
     assert line.endswith("\n") and "\n" not in line[:-1]
     assert json.loads(line) == {
         "event": "progress",

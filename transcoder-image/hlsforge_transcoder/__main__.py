@@ -20,22 +20,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from pydantic import ValidationError
 
 from hlsforge_api.errors import Killed, TranscodeError, UsageError
+from hlsforge_api.events import Done, Error, Event, encode
 from hlsforge_api.exitcodes import ExitCode
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_media.limits import runtime_limits
 from hlsforge_output.manifest import outputs
 from hlsforge_transcoder.dispatch import run_job
-from hlsforge_transcoder.progress import encode_line
 from hlsforge_transcoder.run import Result
 
 
-def emit(event: dict[str, Any]) -> None:
-    sys.stdout.write(encode_line(event))
+def emit(event: Event) -> None:
+    sys.stdout.write(encode(event))
     sys.stdout.flush()
 
 
@@ -59,23 +58,21 @@ def load_settings(path: Path | None, inline: str | None = None) -> EncodingSetti
         raise UsageError("SettingsInvalid", f"invalid settings: {exc}") from None
 
 
-def write_termination_log(event: dict[str, Any], path: Path = TERMINATION_LOG) -> None:
+def write_termination_log(event: Error, path: Path = TERMINATION_LOG) -> None:
     """Best effort: only where Kubernetes mounted the file; never hides the real error."""
     if not path.exists():
         return
     with contextlib.suppress(OSError):
-        path.write_text(encode_line(event)[:4096])
+        path.write_text(encode(event)[:4096])
 
 
-def done_event(result: Result) -> dict[str, Any]:
-    return {
-        "event": "done",
-        "exit_code": 0,
-        "committed": result.committed,
-        "outputs": outputs(result.manifest, str(result.dest)).to_wire(),
-        "notes": result.manifest.get("notes", []),
-        "timings": result.timings,
-    }
+def done_event(result: Result) -> Done:
+    return Done(
+        committed=result.committed,
+        outputs=outputs(result.manifest, str(result.dest)),
+        notes=result.manifest.get("notes", []),
+        timings=result.timings,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

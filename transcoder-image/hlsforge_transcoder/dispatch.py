@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from hlsforge_api.events import Emit, Publishing, ignore
 from hlsforge_api.pod import SOCKET_ENV
 from hlsforge_api.v1alpha1 import EncodingSettings
 from hlsforge_media.limits import DEFAULT_LIMITS, Limits
@@ -23,12 +24,7 @@ from hlsforge_media.media_input import MediaInput, local_input
 from hlsforge_storage.locations import is_s3
 from hlsforge_transcoder.broker import DirectBroker, StorageBroker, objects_from_env, parse_uri
 from hlsforge_transcoder.broker_client import RemoteBroker
-from hlsforge_transcoder.ffmpeg_run import Emit
 from hlsforge_transcoder.run import Result, transcode
-
-
-def _ignore(_event: dict[str, object]) -> None:
-    return None
 
 
 def open_broker(env: Mapping[str, str]) -> StorageBroker:
@@ -49,7 +45,7 @@ def run_job(
     settings: EncodingSettings,
     *,
     limits: Limits = DEFAULT_LIMITS,
-    emit: Emit = _ignore,
+    emit: Emit = ignore,
     env: Mapping[str, str] | None = None,
     broker: StorageBroker | None = None,
 ) -> Result:
@@ -71,6 +67,6 @@ def run_job(
     with broker.scratch() as scratch:
         local = transcode(_source(broker, src, scratch), scratch / "out", settings,
                           limits=limits, emit=emit)  # fmt: skip
-        emit({"event": "publishing", "destination": str(output)})
+        emit(Publishing(destination=str(output)))
         published = broker.publish(scratch / "out", output)
     return Result(published.root, published.manifest, published.committed, local.timings)

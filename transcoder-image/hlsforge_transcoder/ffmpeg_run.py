@@ -16,14 +16,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from hlsforge_api.errors import EncodeFailed, Killed, Stalled, StorageError
+from hlsforge_api.events import Emit
 from hlsforge_media.limits import Limits
 from hlsforge_media.proc import kill_group, spawn
 from hlsforge_transcoder.progress import ProgressParser
 
-Emit = Callable[[dict[str, Any]], None]
 _STORAGE_HINTS = (
     "No space left",
     "Input/output error",
@@ -103,7 +102,7 @@ def run_ffmpeg(
             if event.out_time > watch.out_time:
                 watch.out_time = event.out_time
                 watch.last_advance = time.monotonic()
-            emit(event.to_json())
+            emit(event)
         returncode = proc.wait()
     except BaseException:
         kill_group(proc)

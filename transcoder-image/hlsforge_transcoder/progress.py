@@ -9,34 +9,9 @@ together); a source that ends early keeps its real percentage.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    percent: float
-    out_time: float
-    """Seconds of media written (the furthest output stream)."""
-    fps: float | None
-    speed: float | None
-    """Multiple of real time."""
-    eta: float | None
-    """Seconds left at the current speed."""
-    frame: int | None
-    done: bool = False
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "event": "progress",
-            "percent": self.percent,
-            "out_time": self.out_time,
-            "fps": self.fps,
-            "speed": self.speed,
-            "eta": self.eta,
-            "frame": self.frame,
-        }
+from hlsforge_api.events import Progress
 
 
 def _number(text: str | None) -> float | None:
@@ -52,7 +27,8 @@ def _number(text: str | None) -> float | None:
 class ProgressParser:
     """Feed it stdout lines; it returns an event at the end of every block.
 
-    ``percent`` and ``out_time`` never go backwards, even if a block reports less.
+    ``percent`` and ``out_time`` never go backwards, even if a block reports less. ``ended``
+    turns true with the final block (``progress=end``).
     """
 
     def __init__(self, duration: float, end_tolerance: float | None = None) -> None:
@@ -62,8 +38,9 @@ class ProgressParser:
         )
         self._block: dict[str, str] = {}
         self._out_time = 0.0
+        self.ended = False
 
-    def feed(self, line: str) -> ProgressEvent | None:
+    def feed(self, line: str) -> Progress | None:
         key, sep, value = line.strip().partition("=")
         if not sep:
             return None
@@ -75,6 +52,7 @@ class ProgressParser:
         if micros is not None and micros > 0:
             self._out_time = max(self._out_time, micros / 1_000_000)
         done = value.strip() == "end"
+        self.ended = self.ended or done
         percent = min(100.0, 100 * self._out_time / self._duration)
         if done and self._out_time >= self._duration - self._end_tolerance:
             percent = 100.0
@@ -85,17 +63,11 @@ class ProgressParser:
         elif speed:
             eta = round(max(0.0, self._duration - self._out_time) / speed, 1)
         frame = _number(block.get("frame"))
-        return ProgressEvent(
+        return Progress(
             percent=round(percent, 2),
             out_time=round(self._out_time, 3),
             fps=_number(block.get("fps")),
             speed=speed,
             eta=eta,
             frame=None if frame is None else int(frame),
-            done=done,
         )
-
-
-def encode_line(event: dict[str, object]) -> str:
-    """One JSON line (no spaces, UTF-8 safe, newline-terminated)."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n"

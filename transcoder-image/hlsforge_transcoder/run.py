@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hlsforge_api.errors import InvalidInput, StorageError, VerifyFailed
+from hlsforge_api.events import Emit, Planned, PlannedRendition, Probed, SourceSummary, ignore
 from hlsforge_api.v1alpha1 import EncodingSettings, SegmentFormat
 from hlsforge_media.limits import DEFAULT_LIMITS, Limits
 from hlsforge_media.media_input import MediaInput, as_input, local_input
@@ -29,7 +30,7 @@ from hlsforge_output.verify import verify_dir
 from hlsforge_storage.volume_commit import commit, existing_output, fsync_tree, sweep_stale_attempts
 from hlsforge_transcoder import __version__
 from hlsforge_transcoder.ffmpeg_args import build_args
-from hlsforge_transcoder.ffmpeg_run import Emit, run_ffmpeg
+from hlsforge_transcoder.ffmpeg_run import run_ffmpeg
 from hlsforge_transcoder.ladder import Plan, copy_refusal, plan_ladder
 from hlsforge_transcoder.manifest_build import (
     RenditionFacts,
@@ -52,10 +53,6 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     """Wall seconds: ``inspect`` (sniff/probe/plan), ``encode`` (ffmpeg), ``finalize``
     (describe, manifest, verify, fsync, commit), ``total``. Empty if nothing was encoded."""
-
-
-def _ignore(_event: dict[str, Any]) -> None:
-    return None
 
 
 def inspect(
@@ -115,6 +112,18 @@ def describe(out_dir: Path, plan: Plan, limits: Limits) -> list[RenditionFacts]:
     return facts
 
 
+def planned(plan: Plan) -> Planned:
+    """The ``planned`` event: the ladder as the user will get it."""
+    return Planned(
+        renditions=[
+            PlannedRendition(name=r.name, resolution=r.resolution, kbps=r.video_kbps, copy_=r.copy)
+            for r in plan.renditions
+        ],
+        fps=round(float(plan.fps), 3),
+        notes=list(plan.notes),
+    )
+
+
 def _expected_bytes(plan: Plan, limits: Limits) -> int:
     kbps = sum(r.max_kbps for r in plan.renditions if not r.copy)
     kbps += sum(4 * r.max_kbps for r in plan.renditions if r.copy)
@@ -161,7 +170,7 @@ def transcode(
     settings: EncodingSettings,
     *,
     limits: Limits = DEFAULT_LIMITS,
-    emit: Emit = _ignore,
+    emit: Emit = ignore,
 ) -> Result:
     """Transcode ``src`` into a verified HLS output at ``dest``. Idempotent; raises
     ``TranscodeError`` subclasses (each with its exit code) on failure.
@@ -174,18 +183,8 @@ def transcode(
         return Result(dest, existing, committed=False)
     sweep_stale_attempts(dest, limits.stale_attempt_age_s)
     probe, plan = inspect(source, settings, limits)
-    emit({"event": "probed", "source": probe.summary()})
-    emit(
-        {
-            "event": "planned",
-            "renditions": [
-                {"name": r.name, "resolution": r.resolution, "kbps": r.video_kbps, "copy": r.copy}
-                for r in plan.renditions
-            ],
-            "fps": round(float(plan.fps), 3),
-            "notes": list(plan.notes),
-        }
-    )
+    emit(Probed(source=SourceSummary.model_validate(probe.summary())))
+    emit(planned(plan))
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{dest.name}.tmp-", dir=dest.parent))
