@@ -1,16 +1,18 @@
 """What the operator knows about a TranscodeJob's children, reduced from raw API objects.
 
 Pure: these functions take the dicts kopf's watches hand over and keep only what the
-status reducer needs, so the reducer can be tested with plain values.
+status reducer needs, so the reducer can be tested with plain values. The transcoder's own
+messages (its log lines, its termination log) are read with ``hlsforge_api.events``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hlsforge_api.events import Error, decode
+from hlsforge_api.events import Progress as Progress
 from hlsforge_api.exitcodes import ExitCode
 from hlsforge_operator import names
 
@@ -72,16 +74,17 @@ class PodState:
 
 
 def _termination_message(raw: str | None) -> str | None:
-    """The transcoder writes a JSON error to its termination log; older or foreign
-    containers write text (or Kubernetes falls back to the log tail)."""
+    """The transcoder writes its ``error`` event to its termination log; anything else (a
+    foreign container's text, or the log tail Kubernetes falls back to) is kept as text."""
     if not raw:
         return None
+    lines = raw.strip().splitlines()
     try:
-        parsed = json.loads(raw.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return raw.strip()[-1024:]
-    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
-        return str(parsed["message"])
+        event = decode(lines[-1]) if lines else None
+    except ValueError:
+        event = None
+    if isinstance(event, Error):
+        return event.message
     return raw.strip()[-1024:]
 
 
@@ -130,37 +133,31 @@ def failure_reason(pod: PodState) -> str:
     return pod.terminated_reason or "PodFailed"
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One progress event of the transcoder (its JSON lines on stdout)."""
-
-    percent: float
-    fps: float | None = None
-    speed: float | None = None
-    eta: float | None = None
+MAX_EVENT_LINE = 64 * 1024
+"""Longer log lines are skipped unread: a progress event is ~150 bytes, and a pod's log is
+untrusted."""
 
 
 def progress_from_line(line: str) -> Progress | None:
-    """Parse one log line; anything that is not a progress event yields None."""
+    """Parse one log line; anything that is not a progress event yields None. Percent is
+    clamped to 0..100, and a negative fps, speed or eta is dropped."""
+    if len(line) > MAX_EVENT_LINE:
+        return None
     try:
-        event = json.loads(line)
+        event = decode(line)
     except ValueError:
         return None
-    if not isinstance(event, dict) or event.get("event") != "progress":
+    if not isinstance(event, Progress):
         return None
-    try:
-        return Progress(
-            percent=max(0.0, min(100.0, float(event["percent"]))),
-            fps=_optional_float(event.get("fps")),
-            speed=_optional_float(event.get("speed")),
-            eta=_optional_float(event.get("eta")),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
+    return event.model_copy(
+        update={
+            "percent": max(0.0, min(100.0, event.percent)),
+            "fps": _non_negative(event.fps),
+            "speed": _non_negative(event.speed),
+            "eta": _non_negative(event.eta),
+        }
+    )
 
 
-def _optional_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if number >= 0 else None
+def _non_negative(value: float | None) -> float | None:
+    return value if value is not None and value >= 0 else None

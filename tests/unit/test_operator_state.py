@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from hlsforge_api.errors import InvalidInput
+from hlsforge_api.events import encode
 from hlsforge_operator.state import (
+    MAX_EVENT_LINE,
     PodState,
     failure_reason,
     job_state,
@@ -51,6 +56,18 @@ def test_failed_job_keeps_reason_and_message() -> None:
     assert state.start_time is not None and state.start_time.year == 2026
 
 
+def terminated(message: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [
+                {"name": "transcoder", "state": {"terminated": {"exitCode": 3, "message": message}}}
+            ],
+        },
+    }
+
+
 def test_pod_termination_message_and_disruption() -> None:
     body = {
         "metadata": {"name": "p", "creationTimestamp": "2026-11-25T09:00:00Z"},
@@ -64,12 +81,8 @@ def test_pod_termination_message_and_disruption() -> None:
                         "terminated": {
                             "exitCode": 3,
                             "reason": "Error",
-                            "message": json.dumps(
-                                {
-                                    "event": "error",
-                                    "reason": "InvalidInput",
-                                    "message": "a playlist, not a video",
-                                }
+                            "message": encode(
+                                InvalidInput("Playlist", "a playlist, not a video").to_event()
                             ),
                         }
                     },
@@ -81,6 +94,20 @@ def test_pod_termination_message_and_disruption() -> None:
     assert (pod.exit_code, pod.disrupted, pod.running) == (3, True, False)
     assert pod.message == "a playlist, not a video"
     assert failure_reason(pod) == "InvalidInput"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "ffmpeg: something went wrong\n",
+        '{"event":"progress","percent":41.3,"out_time":12.4}\n',  # the log tail, after a kill
+        '{"event":"error","exit_code":3,"category":"InvalidInput","reason":"X","message":"m',
+        '{"message": "not the engine\'s error event"}',
+    ],
+)
+def test_a_termination_log_that_is_not_an_error_event_is_kept_as_text(raw: str) -> None:
+    assert pod_state(terminated(raw)).message == raw.strip()
+    assert pod_state(terminated("x" * 5000)).message == "x" * 1024
 
 
 def test_failure_reasons() -> None:
@@ -109,3 +136,21 @@ def test_progress_lines() -> None:
     assert progress_from_line('{"event": "progress"}') is None
     over = progress_from_line('{"event": "progress", "percent": 100.7, "speed": -1}')
     assert over is not None and over.percent == 100 and over.speed is None
+    under = progress_from_line('{"event": "progress", "percent": -3, "eta": -1, "fps": 0}')
+    assert under is not None and (under.percent, under.eta, under.fps) == (0, None, 0)
+
+
+def test_garbled_and_oversized_lines_are_skipped() -> None:
+    for line in [
+        "",
+        "{",
+        "[" * 100_000,
+        '{"event": "progress", "percent": "lots"}',
+        '{"event": "error", "exit_code": 5}',
+        '{"event": "planned", "renditions": [], "fps": 30}',
+        "\ufffd\ufffd binary noise \x00",
+    ]:
+        assert progress_from_line(line) is None
+    padded = '{"event": "progress", "percent": 5, "pad": "' + "x" * MAX_EVENT_LINE + '"}'
+    assert progress_from_line(padded) is None
+    assert progress_from_line(padded[:200] + '"}') is not None
