@@ -54,6 +54,8 @@ _STATUS_FIELDS = frozenset(f.alias or n for n, f in TranscodeJobStatus.model_fie
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
     """Attach every handler to ``registry``; intervals come from ``settings``."""
     managed = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
+    # A registry of our own gets none of kopf's default activities: log in as the client does.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.startup(registry=registry)(configure)
     kopf.index("batch", "v1", "jobs", labels=managed, registry=registry)(jobs)
     kopf.index("", "v1", "pods", labels=managed, registry=registry)(pods)
