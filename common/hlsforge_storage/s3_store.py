@@ -54,6 +54,14 @@ class S3Store:
     def holds_output(self, output: str) -> bool:
         return read_commit(self.objects, self.uri(output)) is not None
 
+    def committed_root(self, output: str | S3Uri) -> S3Uri | None:
+        """The version folder the commit record of ``output`` names, below which every file of
+        the committed output lies; None while nothing is committed. Raises StorageError (the
+        store failed) or VerifyFailed (``CommitInvalid``: a record we did not write)."""
+        uri = self.uri(output) if isinstance(output, str) else output
+        record = read_commit(self.objects, uri)
+        return None if record is None else uri.child(record.version)
+
     def delete_output(self, output: str, uid: str) -> bool:
         try:
             return self.objects.delete_prefix(self.uri(output)) > 0

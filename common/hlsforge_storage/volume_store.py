@@ -58,6 +58,20 @@ class VolumeStore:
             )
         return resolved
 
+    def output_file(self, output: str, relative: str) -> Path:
+        """The file ``relative`` inside the output ``output``, by ``path``'s rule: strictly inside
+        the root and through no symbolic link, the output folder included (a link planted in an
+        output could otherwise serve another job's files). Whether it exists is the caller's
+        question; raises StorageError."""
+        try:
+            location = f"{check_relative(output)}/{check_relative(relative)}"
+        except LocationError as exc:
+            raise StorageError(
+                "OutsideVolume",
+                f"{relative!r} of {output!r} is not usable on the media volume: {exc}",
+            ) from None
+        return self.path(location)
+
     def work_folder(self, uid: str) -> Path:
         return self.path(f"{self.work}/{check_relative(uid)}")
 

@@ -88,3 +88,30 @@ def test_clean_partial_takes_only_the_jobs_own_attempts(tmp_path: Path) -> None:
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("**/*") if p.is_dir())
     assert "hls/ab.tmp-1" in left and "hls/b" in left and ".hlsforge/work/uid-2" in left
     assert "hls/a.tmp-1" not in left and ".hlsforge/work/uid-1" not in left
+
+
+def test_a_file_of_an_output_resolves_inside_it_through_no_link(tmp_path: Path) -> None:
+    store = VolumeStore(tmp_path)
+    out = tmp_path / "hls" / "a"
+    (out / "720p").mkdir(parents=True)
+    (out / "720p" / "seg_00000.ts").write_bytes(b"x")
+    (tmp_path / "hls" / "b").mkdir()
+    (tmp_path / "hls" / "b" / "master.m3u8").write_text("#EXTM3U\n")
+    assert store.output_file("hls/a", "720p/seg_00000.ts") == out / "720p" / "seg_00000.ts"
+    assert store.output_file("hls/a/", "missing.ts") == out / "missing.ts"  # existence: not asked
+    (out / "other.m3u8").symlink_to(tmp_path / "hls" / "b" / "master.m3u8")
+    (out / "same.ts").symlink_to(out / "720p" / "seg_00000.ts")  # even inside the output
+    (tmp_path / "hls" / "c").symlink_to(out)  # an output that is a link
+    refused = {
+        ("hls/a", "other.m3u8"): "SymbolicLink",
+        ("hls/a", "same.ts"): "SymbolicLink",
+        ("hls/c", "720p/seg_00000.ts"): "SymbolicLink",
+        ("hls/a", "../b/master.m3u8"): "OutsideVolume",
+        ("../etc", "passwd.ts"): "OutsideVolume",
+        ("hls/a", "/etc/passwd"): "OutsideVolume",
+        ("s3://media/hls/a", "master.m3u8"): "OutsideVolume",
+    }
+    for (output, relative), reason in refused.items():
+        with pytest.raises(StorageError) as caught:
+            store.output_file(output, relative)
+        assert caught.value.reason == reason, (output, relative)
