@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from starlette.responses import FileResponse
 
 from hlsforge_storage import media_types
 from hlsforge_uploader.delivery import rules
 from hlsforge_uploader.errors import BadPath, NotFound
-from hlsforge_uploader.storage.interface import OutsideRoot
 from hlsforge_uploader.storage.volume import VolumeStorage
 
 
@@ -71,9 +71,17 @@ def test_storage_resolves_strictly_inside_the_output(tmp_path: Path) -> None:
     (out / "master.m3u8").write_text("#EXTM3U\n")
     (tmp_path / "hls" / "job2").mkdir()
     (out / "escape.ts").symlink_to(tmp_path / "hls" / "job2")
+    (tmp_path / "hls" / "job3").symlink_to(out)
     store = VolumeStorage(tmp_path)
-    assert store.output_file("hls/job1", "master.m3u8") == out / "master.m3u8"
-    with pytest.raises(OutsideRoot):
-        store.output_file("hls/job1", "escape.ts")  # a symlink out of the folder
-    with pytest.raises(OutsideRoot):
-        store.output_file("../etc", "passwd.ts")
+    served = store.deliver("hls/job1", "master.m3u8", None)
+    assert isinstance(served, FileResponse) and Path(served.path) == out / "master.m3u8"
+    # A symlink out of the folder, an output that is a link, a path out of the volume, a
+    # missing file: each is the same 404 (VolumeStore.output_file's rule).
+    for output, relative in [
+        ("hls/job1", "escape.ts"),
+        ("hls/job3", "master.m3u8"),
+        ("../etc", "passwd.ts"),
+        ("hls/job1", "missing.ts"),
+    ]:
+        with pytest.raises(NotFound, match="no such file in this job's output"):
+            store.deliver(output, relative, None)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hlsforge_api.errors import StorageError
 from hlsforge_uploader.storage.interface import AlreadyCommitted
 from hlsforge_uploader.storage.volume import VolumeStorage
 
@@ -44,3 +45,18 @@ def test_commit_never_replaces_an_existing_upload(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "uploads").iterdir()] == ["up-k1.mp4"]
     assert store.delete("uploads/up-k1.mp4") is True
     assert store.delete("uploads/up-k1.mp4") is False
+
+
+def test_locations_follow_the_operators_volume_rule(tmp_path: Path) -> None:
+    """The uploader resolves a source as the operator will (``VolumeStore.path``): a link in
+    the way is refused before a byte is written, as the operator would refuse that source."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "uploads").symlink_to(tmp_path / "elsewhere")
+    store = VolumeStorage(tmp_path)
+    with pytest.raises(StorageError) as caught:
+        store.begin_upload("up-l", "mp4")
+    assert caught.value.reason == "SymbolicLink"
+    with pytest.raises(StorageError) as caught:
+        store.delete("../outside.mp4")
+    assert caught.value.reason == "OutsideVolume"
+    assert list((tmp_path / "elsewhere").iterdir()) == []

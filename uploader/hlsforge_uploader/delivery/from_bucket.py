@@ -6,6 +6,7 @@ served here is ``<output>/<committed version>/<checked path>``; a version no rec
 attempt that died, a loser of a race) is unreachable, and an output without a record is 404.
 A record is never rewritten, so it is cached; when a file is missing under a cached version
 (the output was deleted, the job re-created and re-committed) the record is read again once.
+The record is read by ``S3Store.committed_root``, the operator's own lookup.
 
 - ``proxy``: every file streams through this process with the volume mode's headers
   (``rules.headers``) and a single ``Range`` (206); memory stays at one chunk per request.
@@ -28,8 +29,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from hlsforge_api.errors import TranscodeError
 from hlsforge_storage.locations import S3Uri
-from hlsforge_storage.s3 import ObjectStoreError, S3Objects, wrap
-from hlsforge_storage.s3_commit import read_commit
+from hlsforge_storage.s3 import ObjectStoreError, wrap
+from hlsforge_storage.s3_store import S3Store
 from hlsforge_uploader.delivery import playlists, ranges, rules
 from hlsforge_uploader.errors import NotFound, RangeNotSatisfiable, StorageUnavailable
 
@@ -56,42 +57,43 @@ async def _stream(body: StreamingBody) -> AsyncIterator[bytes]:
 
 
 class S3Delivery:
-    def __init__(self, objects: S3Objects, mode: Literal["proxy", "redirect"]) -> None:
-        self.objects = objects
+    def __init__(self, store: S3Store, mode: Literal["proxy", "redirect"]) -> None:
+        self.store = store
+        self.objects = store.objects
         self.mode = mode
-        self._versions: OrderedDict[S3Uri, str] = OrderedDict()
+        self._roots: OrderedDict[S3Uri, S3Uri] = OrderedDict()
         self._lock = threading.Lock()
 
-    def committed_version(self, output: S3Uri, *, fresh: bool = False) -> str:
+    def committed_root(self, output: S3Uri, *, fresh: bool = False) -> S3Uri:
         """The version folder ``output``'s commit record names; ``NotFound`` without one."""
         with self._lock:
-            cached = None if fresh else self._versions.get(output)
+            cached = None if fresh else self._roots.get(output)
         if cached is not None:
             return cached
         try:
-            record = read_commit(self.objects, output)
+            root = self.store.committed_root(output)
         except TranscodeError as exc:
             raise StorageUnavailable(f"cannot read the commit record: {exc.message}") from None
         with self._lock:
-            if record is None:
-                self._versions.pop(output, None)
+            if root is None:
+                self._roots.pop(output, None)
                 raise NotFound("this job's output is not committed")
-            self._versions[output] = record.version
-            self._versions.move_to_end(output)
-            while len(self._versions) > CACHED_COMMITS:
-                self._versions.popitem(last=False)
-        return record.version
+            self._roots[output] = root
+            self._roots.move_to_end(output)
+            while len(self._roots) > CACHED_COMMITS:
+                self._roots.popitem(last=False)
+        return root
 
     def respond(self, output: S3Uri, relative: str, range_header: str | None) -> Response:
         """The answer for ``relative`` (checked by ``rules.check_path``) of ``output``."""
-        version = self.committed_version(output)
+        root = self.committed_root(output)
         try:
-            return self._serve(output.child(version), relative, range_header)
+            return self._serve(root, relative, range_header)
         except _Missing:
-            newer = self.committed_version(output, fresh=True)
-            if newer != version:
+            newer = self.committed_root(output, fresh=True)
+            if newer != root:
                 try:
-                    return self._serve(output.child(newer), relative, range_header)
+                    return self._serve(newer, relative, range_header)
                 except _Missing:
                     pass
         raise NotFound(f"no such file in this job's output: {relative}")

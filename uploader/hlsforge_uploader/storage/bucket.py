@@ -14,6 +14,9 @@ leaves one orphan object, which an S3 lifecycle rule on the uploads prefix expir
 
 Memory per upload is bounded by about three parts (``HLSFORGE_S3_PART_BYTES``; the writer
 copies a full part before sending it): parts leave while the body is still arriving.
+
+Locations, source deletes and the commit lookups of delivery go through the operator's own
+``hlsforge_storage.s3_store.S3Store`` over the same client.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ from typing import Literal
 
 from starlette.responses import Response
 
+from hlsforge_api.errors import StorageError
 from hlsforge_media.media_input import MediaInput, s3_object_input
-from hlsforge_storage.locations import LocationError, S3Uri, parse_s3_uri
+from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.multipart import AlreadyExists, MultipartWriter
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
+from hlsforge_storage.s3_store import S3Store
 from hlsforge_uploader.delivery.from_bucket import S3Delivery
 from hlsforge_uploader.errors import NotFound
-from hlsforge_uploader.storage.interface import AlreadyCommitted, OutsideRoot, StorageError
+from hlsforge_uploader.storage.interface import AlreadyCommitted
 
 log = logging.getLogger("hlsforge.uploader.s3")
 
@@ -66,7 +71,7 @@ class S3Upload:
         try:
             self.writer.write(data)
         except ObjectStoreError as exc:
-            raise StorageError(f"cannot upload to {self.uri}: {exc}") from None
+            raise StorageError("UploadWriteFailed", f"cannot upload to {self.uri}: {exc}") from None
 
     def finish(self) -> None:
         assert self.state == "writing", f"finish when {self.state}"
@@ -77,7 +82,9 @@ class S3Upload:
             raise AlreadyCommitted(self.location) from None
         except ObjectStoreError as exc:
             self.abort()
-            raise StorageError(f"cannot complete {self.uri}: {exc}") from None
+            raise StorageError(
+                "UploadCompleteFailed", f"cannot complete {self.uri}: {exc}"
+            ) from None
         self.state = "completed"
 
     def probe_input(self) -> MediaInput:
@@ -119,11 +126,12 @@ class S3Storage:
         delivery_mode: Literal["proxy", "redirect"] = "proxy",
     ) -> None:
         self.objects = objects
+        self.store = S3Store(objects)
         self.bucket = bucket
         self.uploads_dir = uploads_dir.strip("/")
         self.output_dir = output_dir.strip("/")
         self.part_bytes = part_bytes
-        self.delivery = S3Delivery(objects, delivery_mode)
+        self.delivery = S3Delivery(self.store, delivery_mode)
 
     def source_uri(self, upload_id: str, extension: str) -> S3Uri:
         return S3Uri(self.bucket, f"{self.uploads_dir}/{upload_id}.{extension}")
@@ -135,25 +143,20 @@ class S3Storage:
         return str(S3Uri(self.bucket, f"{self.output_dir}/{upload_id}"))
 
     def ours(self, location: str) -> S3Uri:
-        """``location`` as a URI in this bucket; ``OutsideRoot`` for anything else."""
-        try:
-            uri = parse_s3_uri(location)
-        except LocationError:
-            raise OutsideRoot(location) from None
+        """``location`` as a URI in this bucket; ``StorageError`` for anything else."""
+        uri = self.store.uri(location)
         if uri.bucket != self.bucket:
-            raise OutsideRoot(location)
+            raise StorageError("OutsideBucket", f"{location} is not in the bucket {self.bucket}")
         return uri
 
     def delete(self, location: str) -> bool:
-        try:
-            return self.objects.delete(self.ours(location))
-        except ObjectStoreError as exc:
-            raise StorageError(f"cannot delete {location}: {exc}") from None
+        self.ours(location)  # never an object of another bucket
+        return self.store.delete_source(location)
 
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
         try:
             root = self.ours(output)
-        except OutsideRoot:
+        except StorageError:
             raise NotFound("this job's output is not in this uploader's bucket") from None
         return self.delivery.respond(root, relative, range_header)
 

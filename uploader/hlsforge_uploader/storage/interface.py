@@ -2,7 +2,10 @@
 
 Two backends: ``volume.VolumeStorage`` (the shared ReadWriteMany volume) and
 ``bucket.S3Storage`` (a bucket); ``backend.open_backend`` picks one from the settings, and
-nothing else in the uploader knows which. The contract of an upload, whatever the backend:
+nothing else in the uploader knows which. Both are built on ``hlsforge_storage`` (the
+volume's ``VolumeStore``, the bucket's ``S3Store``: the same location rules, deletes and commit
+lookups as the operator), and every storage failure is its one error,
+``hlsforge_api.errors.StorageError``. The contract of an upload, whatever the backend:
 
 - bytes go to a place no job names (a temporary file, an unfinished multipart upload);
 - ``finish`` makes them readable by ffprobe (``probe_input``), never replacing anything;
@@ -18,28 +21,10 @@ from typing import Protocol
 from starlette.responses import Response
 
 from hlsforge_media.media_input import MediaInput
-from hlsforge_storage.locations import LocationError, inside
-
-
-class StorageError(Exception):
-    """An I/O failure of the storage itself (disk full, permissions, the object store)."""
 
 
 class AlreadyCommitted(Exception):  # noqa: N818 - a state, not a failure
     """The final name is taken: another request created this upload first."""
-
-
-class OutsideRoot(Exception):  # noqa: N818 - a state, not a failure
-    """A location or delivery path that resolves outside where it must stay."""
-
-
-def inside_root(root: Path, relative: str) -> Path:
-    """``relative`` resolved strictly inside ``root``, symlinks included (the volume's rule);
-    raises ``OutsideRoot``."""
-    try:
-        return inside(root, relative)
-    except LocationError:
-        raise OutsideRoot(relative) from None
 
 
 class UploadSink(Protocol):
@@ -77,7 +62,7 @@ class Storage(Protocol):
         ...
 
     def delete(self, location: str) -> bool:
-        """Delete a committed source; True if it existed."""
+        """Delete a committed source; True if it existed. Raises ``StorageError``."""
         ...
 
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:

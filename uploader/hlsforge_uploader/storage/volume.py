@@ -3,8 +3,9 @@
 An upload is written to a temporary name and only becomes ``uploads/<id>.<ext>`` on
 ``commit``, which never replaces an existing file (``link`` + ``unlink``, atomic on POSIX
 file systems including NFS): a partial or concurrent upload can never be seen as a source.
-Every location is resolved strictly inside the volume root, symlinks included
-(``hlsforge_storage.locations.inside``).
+Every location is resolved by the operator's own ``hlsforge_storage.volume_store.VolumeStore``:
+strictly inside the volume root and through no symbolic link, the rule the operator applies
+when it reads, verifies and deletes the same files.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import BinaryIO
 
 from starlette.responses import Response
 
+from hlsforge_api.errors import StorageError
+from hlsforge_storage.volume_store import VolumeStore
 from hlsforge_uploader.delivery import from_volume
-from hlsforge_uploader.storage.interface import AlreadyCommitted, StorageError, inside_root
+from hlsforge_uploader.storage.interface import AlreadyCommitted
 
 
 class VolumeUpload:
@@ -33,7 +36,9 @@ class VolumeUpload:
             # O_EXCL: a fresh file, never an existing one or a planted symlink.
             fd = os.open(self.local_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
-            raise StorageError(f"cannot create the upload file: {exc}") from exc
+            raise StorageError(
+                "UploadCreateFailed", f"cannot create the upload file: {exc}"
+            ) from exc
         self._file = os.fdopen(fd, "wb", buffering=0)
 
     def write(self, data: bytes) -> None:
@@ -41,7 +46,7 @@ class VolumeUpload:
         try:
             self._file.write(data)
         except OSError as exc:
-            raise StorageError(f"cannot write the upload: {exc}") from exc
+            raise StorageError("UploadWriteFailed", f"cannot write the upload: {exc}") from exc
 
     def _close(self) -> None:
         if self._file is not None:
@@ -55,7 +60,7 @@ class VolumeUpload:
             self._close()
         except OSError as exc:
             self.abort()
-            raise StorageError(f"cannot write the upload: {exc}") from exc
+            raise StorageError("UploadWriteFailed", f"cannot write the upload: {exc}") from exc
 
     def probe_input(self) -> Path:
         return self.local_path
@@ -69,7 +74,7 @@ class VolumeUpload:
             raise AlreadyCommitted(self.location) from None
         except OSError as exc:
             self.abort()
-            raise StorageError(f"cannot commit the upload: {exc}") from exc
+            raise StorageError("UploadCommitFailed", f"cannot commit the upload: {exc}") from exc
         self.local_path.unlink(missing_ok=True)
         self.local_path = self._final
         return self.location
@@ -84,32 +89,23 @@ class VolumeStorage:
     """The shared ReadWriteMany volume, mounted at ``root``."""
 
     def __init__(self, root: Path, uploads_dir: str = "uploads", output_dir: str = "hls") -> None:
-        self.root = root.resolve()
+        self.store = VolumeStore(root)
+        self.root = self.store.root
         self.uploads_dir = uploads_dir.strip("/")
         self.output_dir = output_dir.strip("/")
 
     def begin_upload(self, upload_id: str, extension: str) -> VolumeUpload:
         location = f"{self.uploads_dir}/{upload_id}.{extension}"
-        return VolumeUpload(inside_root(self.root, location), location)
+        return VolumeUpload(self.store.path(location), location)
 
     def output_location(self, upload_id: str) -> str:
         return f"{self.output_dir}/{upload_id}"
 
     def delete(self, location: str) -> bool:
-        try:
-            inside_root(self.root, location).unlink()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise StorageError(f"cannot delete {location}: {exc}") from exc
-        return True
-
-    def output_file(self, output: str, relative: str) -> Path:
-        """The file ``relative`` inside the job output ``output``; raises ``OutsideRoot``."""
-        return from_volume.output_file(self.root, output, relative)
+        return self.store.delete_source(location)
 
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
-        return from_volume.respond(self.root, output, relative)
+        return from_volume.respond(self.store, output, relative)
 
     def free_bytes(self) -> int | None:
         try:

@@ -15,7 +15,7 @@ from typing import Any
 from anyio import to_thread
 from pydantic import ValidationError
 
-from hlsforge_api.errors import InvalidInput, TranscodeError
+from hlsforge_api.errors import InvalidInput, StorageError, TranscodeError
 from hlsforge_media.limits import DEFAULT_LIMITS
 from hlsforge_media.media_input import MediaInput
 from hlsforge_media.probe import validate
@@ -25,7 +25,6 @@ from hlsforge_uploader.jobs.manifest import build_job
 from hlsforge_uploader.k8s import JobExists, JobRejected, KubeError
 from hlsforge_uploader.models import UploadOptions
 from hlsforge_uploader.prober.client import Prober
-from hlsforge_uploader.storage.interface import StorageError
 
 Obj = dict[str, Any]
 log = logging.getLogger("hlsforge.uploader.intake")

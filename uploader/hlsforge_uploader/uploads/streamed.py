@@ -17,12 +17,13 @@ from typing import Any
 
 from anyio import to_thread
 
+from hlsforge_api.errors import StorageError
 from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import IdempotencyConflict, StorageFailed, UploadStalled
 from hlsforge_uploader.k8s import JobExists
 from hlsforge_uploader.models import UploadOptions
 from hlsforge_uploader.settings import UploaderSettings
-from hlsforge_uploader.storage.interface import AlreadyCommitted, StorageError, UploadSink
+from hlsforge_uploader.storage.interface import AlreadyCommitted, UploadSink
 from hlsforge_uploader.uploads import idempotency as idem
 from hlsforge_uploader.uploads.acceptance import create_job, get_job, probe
 from hlsforge_uploader.uploads.body import Ingest
@@ -147,7 +148,7 @@ async def complete(
     except AlreadyCommitted:
         return await raced(clients, upload_id, hashed, request_fp)
     except StorageError as exc:
-        raise StorageFailed(str(exc)) from None
+        raise StorageFailed(exc.message) from None
 
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
