@@ -15,6 +15,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from hlsforge_api.v1alpha1 import GROUP, PLURAL, VERSION
+from hlsforge_operator.state import bounded_lines
 
 log = logging.getLogger(__name__)
 
@@ -100,18 +101,8 @@ def follow_log(namespace: str, pod: str, container: str) -> Iterator[Iterator[st
         _request_timeout=(10, 600),
     )
 
-    def lines() -> Iterator[str]:
-        pending = b""
-        for chunk in response.stream(4096):
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for line in complete:
-                yield line.decode("utf-8", "replace")
-        if pending:
-            yield pending.decode("utf-8", "replace")
-
     try:
-        yield lines()
+        yield bounded_lines(response.stream(4096))
     finally:
         response.close()
         response.release_conn()

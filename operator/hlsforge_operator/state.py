@@ -7,6 +7,7 @@ messages (its log lines, its termination log) are read with ``hlsforge_api.event
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -161,3 +162,24 @@ def progress_from_line(line: str) -> Progress | None:
 
 def _non_negative(value: float | None) -> float | None:
     return value if value is not None and value >= 0 else None
+
+
+MAX_LOG_LINE = 64 << 10
+"""Longest transcoder log line kept; progress and error events are a few hundred bytes."""
+
+
+def bounded_lines(chunks: Iterable[bytes], max_line: int = MAX_LOG_LINE) -> Iterator[str]:
+    """Lines of a byte stream. A pod's log is untrusted: a line longer than ``max_line`` is
+    dropped while it arrives, so one endless line cannot grow the operator's memory."""
+    pending, skipping = b"", False
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if not skipping and len(line) <= max_line:
+                yield line.decode("utf-8", "replace")
+            skipping = False
+        if len(pending) > max_line:
+            pending, skipping = b"", True
+    if pending and not skipping:
+        yield pending.decode("utf-8", "replace")

@@ -12,6 +12,7 @@ from hlsforge_api.events import encode
 from hlsforge_operator.state import (
     MAX_EVENT_LINE,
     PodState,
+    bounded_lines,
     failure_reason,
     job_state,
     pod_state,
@@ -154,3 +155,16 @@ def test_garbled_and_oversized_lines_are_skipped() -> None:
     padded = '{"event": "progress", "percent": 5, "pad": "' + "x" * MAX_EVENT_LINE + '"}'
     assert progress_from_line(padded) is None
     assert progress_from_line(padded[:200] + '"}') is not None
+
+
+def test_log_lines_are_split_across_chunks_and_an_endless_line_is_dropped() -> None:
+    chunks = [b'{"event":"pro', b'gress"}\nsecond\n', b"x" * 40, b"y" * 40, b"\nafter\ntail"]
+    assert list(bounded_lines(chunks, max_line=64)) == [
+        '{"event":"progress"}',
+        "second",
+        "after",
+        "tail",
+    ]
+    # A long line that ends inside one chunk is dropped too, and nothing piles up.
+    assert list(bounded_lines([b"a" * 100 + b"\nb\n"], max_line=64)) == ["b"]
+    assert list(bounded_lines([b"\xff\xfe ok\n"])) == ["\ufffd\ufffd ok"]
