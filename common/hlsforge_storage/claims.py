@@ -37,6 +37,8 @@ COMMITTED_MARKERS = ("manifest.json", "commit.json")
 """A folder holding one of these holds a published output (volume commit, S3 commit)."""
 
 Kind = Literal["output", "source"]
+RESERVED = ""
+"""The UID of a claim made for a TranscodeJob that does not exist yet (``reserve_source``)."""
 
 
 class ClaimConflictError(Exception):
@@ -121,7 +123,7 @@ class Ownership:
 
     def owned_by(self, location: str, owner: Owner) -> bool:
         record = self.record(location)
-        return record is not None and record.uid == owner.uid
+        return record is not None and _belongs(record, owner)
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -161,18 +163,27 @@ class Ownership:
         self._create(space, path, output, owner, "output", "OutputConflict")
 
     def claim_source(self, source: str, owner: Owner) -> None:
-        """Claim ``source`` for ``owner`` or raise ``ClaimConflictError("SourceConflict", ...)``."""
+        """Claim ``source`` for ``owner`` or raise ``ClaimConflictError("SourceConflict", ...)``.
+
+        A source reserved for ``owner``'s name (``reserve_source``) is adopted: the record then
+        names the TranscodeJob's UID."""
         space, path = self._space(source)
         if self._held(space, path, source, owner, "SourceConflict"):
             return
         self._create(space, path, source, owner, "source", "SourceConflict")
+
+    def reserve_source(self, source: str, namespace: str, name: str) -> None:
+        """Claim ``source`` for the TranscodeJob ``namespace/name`` before it exists (its UID is
+        not known yet): the uploader does this before it creates the job for an upload, so no
+        other TranscodeJob can claim the upload first. Raises ``ClaimConflictError``."""
+        self.claim_source(source, Owner(namespace, name, RESERVED))
 
     def release(self, location: str, owner: Owner) -> bool:
         """Drop ``owner``'s claim on ``location``; True if there was one. Another owner's
         claim is left alone."""
         space, path = self._space(location)
         record = _parse(space.read(self._record_key(path)), location)
-        if record is None or record.uid != owner.uid:
+        if record is None or not _belongs(record, owner):
             return False
         space.remove(self._record_key(path))
         return True
@@ -183,6 +194,9 @@ class Ownership:
             return False
         if record.uid == owner.uid:
             return True
+        if _belongs(record, owner):  # reserved for this job's name: adopt it with the UID
+            space.remove(self._record_key(path))
+            return False
         raise ClaimConflictError(reason, f"{location!r} is claimed by {record.owner}")
 
     def _create(
@@ -200,6 +214,16 @@ class Ownership:
             return
         if not self._held(space, path, location, owner, reason):  # raced a release
             raise ClaimError(f"the claim on {location!r} changed while it was being made")
+
+
+def _belongs(record: ClaimRecord, owner: Owner) -> bool:
+    """The record is ``owner``'s: same UID, or reserved for ``owner``'s namespace and name."""
+    if record.uid == owner.uid:
+        return record.uid != RESERVED or record.owner == owner
+    return record.uid == RESERVED and (record.namespace, record.name) == (
+        owner.namespace,
+        owner.name,
+    )
 
 
 def _ancestors(path: str, area_root: str) -> list[str]:

@@ -153,3 +153,29 @@ def test_volume_claims_never_follow_a_symlink(tmp_path: Path) -> None:
     (root / ".hlsforge" / "claims" / "hls" / "b.claim.json").symlink_to("/dev/zero")
     with pytest.raises(ClaimError, match="symbolic link"):
         ownership.claim_output("hls/b", A)
+
+
+def test_a_source_reserved_for_a_job_name_is_adopted_by_that_job_only(store: Store) -> None:
+    src = store.location("uploads/u1.mp4")
+    store.ownership.reserve_source(src, "ns", "a")  # the uploader, before it creates "a"
+    with pytest.raises(ClaimConflictError, match="claimed by TranscodeJob ns/a") as caught:
+        store.ownership.claim_source(src, B)  # another job racing the operator's first look
+    assert caught.value.reason == "SourceConflict"
+    assert not store.ownership.owned_by(src, B)
+    store.ownership.claim_source(src, A)  # the job "a" itself: adopted with its UID
+    record = store.ownership.record(src)
+    assert record is not None and record.owner == A
+    with pytest.raises(ClaimConflictError):
+        store.ownership.reserve_source(src, "ns", "a")  # a reservation never overrides a UID
+    assert store.ownership.release(src, A) and store.ownership.record(src) is None
+
+
+def test_a_reservation_is_released_by_the_uploader_or_by_the_job_it_names(store: Store) -> None:
+    src = store.location("uploads/u2.mp4")
+    store.ownership.reserve_source(src, "ns", "a")
+    assert not store.ownership.release(src, B)  # another job's release leaves it alone
+    assert store.ownership.release(src, A)  # "a" deleted before the operator adopted it
+    assert store.ownership.record(src) is None
+    store.ownership.reserve_source(src, "ns", "a")
+    assert store.ownership.release(src, Owner("ns", "a", ""))  # the uploader's own cleanup
+    assert store.ownership.record(src) is None
