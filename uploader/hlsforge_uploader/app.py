@@ -58,6 +58,7 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
             metrics=metrics,
             direct=backend.direct,
             prober=open_prober(settings.prober_socket, settings.prober_limits),
+            ownership=backend.ownership,
         )
         app.state.inflight_keys = set()
         watch.start()

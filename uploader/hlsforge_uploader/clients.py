@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hlsforge_storage.claims import Ownership
 from hlsforge_uploader.jobs.broadcast import Broadcaster
 from hlsforge_uploader.k8s import JobStore
 from hlsforge_uploader.metrics import Metrics
@@ -29,3 +30,6 @@ class Clients:
     """Direct (presigned) uploads, when the backend offers them (S3)."""
     prober: Prober = field(default_factory=lambda: LocalProber(SandboxLimits()))
     """Where uploads are ffprobed: the prober container, or a sandboxed child of ours."""
+    ownership: Ownership | None = None
+    """Where each upload is reserved for its TranscodeJob before the job exists (None: not
+    reserved; the operator still claims it at its first look)."""

@@ -28,6 +28,10 @@ class UploaderSettings(BaseSettings):
     """Folder (volume) or key prefix (S3) that receives sources (``uploads/<id>.<ext>``)."""
     output_dir: str = "hls"
     """Folder (volume) or key prefix (S3) where each job's HLS goes (``hls/<id>``)."""
+    claims_dir: str = ".hlsforge/claims"
+    """Folder (volume) or key prefix (S3) of the claim records the operator keeps; the uploader
+    reserves each upload there for the TranscodeJob it creates (the same value as the
+    operator's ``HLSFORGE_CLAIMS_DIR``)."""
     s3_bucket: str = ""
     """The bucket of sources and outputs; required when ``storage`` is ``s3``."""
     s3_delivery: Literal["proxy", "redirect"] = "proxy"

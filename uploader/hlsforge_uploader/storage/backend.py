@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hlsforge_storage.areas import Areas
+from hlsforge_storage.claim_spaces import BucketSpace, ClaimError, VolumeSpace
+from hlsforge_storage.claims import Ownership
 from hlsforge_storage.s3 import S3Objects
 from hlsforge_storage.s3config import S3Config
 from hlsforge_uploader.settings import UploaderSettings
@@ -25,13 +28,15 @@ class Backend:
     storage: Storage
     direct: DirectUploads | None
     """Direct (presigned) uploads; only an object store offers them."""
+    ownership: Ownership
+    """The claim records: each upload is reserved for the TranscodeJob created for it."""
 
 
 def open_backend(settings: UploaderSettings, env: Mapping[str, str]) -> Backend:
     """The configured backend; raises ``S3ConfigError`` for invalid ``HLSFORGE_S3_*``."""
     if settings.storage == "volume":
         storage = VolumeStorage(settings.media_root, settings.uploads_dir, settings.output_dir)
-        return Backend(storage, None)
+        return Backend(storage, None, _ownership(settings, VolumeSpace(settings.media_root), None))
     objects = S3Objects.from_config(S3Config.from_env(env))
     s3 = S3Storage(
         objects,
@@ -41,4 +46,22 @@ def open_backend(settings: UploaderSettings, env: Mapping[str, str]) -> Backend:
         settings.s3_part_bytes,
         settings.s3_delivery,
     )
-    return Backend(s3, DirectUploads(s3))
+    bucket = BucketSpace(objects, settings.s3_bucket)
+    return Backend(s3, DirectUploads(s3), _ownership(settings, None, bucket))
+
+
+def _ownership(
+    settings: UploaderSettings, volume: VolumeSpace | None, bucket: BucketSpace | None
+) -> Ownership:
+    def space_of(name: str) -> BucketSpace:
+        if bucket is None or name != settings.s3_bucket:
+            raise ClaimError(f"the uploader keeps no claims in bucket {name!r}")
+        return bucket
+
+    areas = Areas(
+        sources=settings.uploads_dir,
+        outputs=settings.output_dir,
+        claims=settings.claims_dir,
+        buckets=frozenset({settings.s3_bucket} if bucket is not None else ()),
+    )
+    return Ownership(areas, volume, space_of)

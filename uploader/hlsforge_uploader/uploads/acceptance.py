@@ -19,6 +19,8 @@ from hlsforge_api.errors import InvalidInput, StorageError, TranscodeError
 from hlsforge_media.limits import DEFAULT_LIMITS
 from hlsforge_media.media_input import MediaInput
 from hlsforge_media.probe import validate
+from hlsforge_storage.claim_spaces import ClaimError
+from hlsforge_storage.claims import RESERVED, ClaimConflictError, Owner
 from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import InvalidMedia, InvalidOptions, StorageFailed, UpstreamFailed
 from hlsforge_uploader.jobs.manifest import build_job
@@ -61,6 +63,7 @@ async def create_job(
     ``ApiError``, except ``JobExists``, which the caller resolves (a replay or a race).
     """
     output = clients.storage.output_location(upload_id)
+    await _reserve(clients, location, upload_id)
     try:
         manifest = build_job(upload_id, location, output, opts, labels, annotations)
         created = await to_thread.run_sync(clients.store.create, manifest)
@@ -69,6 +72,7 @@ async def create_job(
             await to_thread.run_sync(clients.storage.delete, location)
         except StorageError as cleanup:
             log.warning("could not delete the source %s of a refused job: %s", location, cleanup)
+        await _unreserve(clients, location, upload_id)
         if isinstance(exc, JobExists):
             raise
         if isinstance(exc, KubeError):
@@ -76,3 +80,27 @@ async def create_job(
         raise InvalidOptions(str(exc)) from None
     clients.metrics.uploads.labels("created").inc()
     return created
+
+
+async def _reserve(clients: Clients, location: str, name: str) -> None:
+    """Claim the upload for the TranscodeJob about to be created, before it exists, so that
+    no other TranscodeJob can claim (and later delete) it first; the operator adopts the claim
+    with the job's UID at its first look."""
+    if clients.ownership is None:
+        return
+    try:
+        await to_thread.run_sync(
+            clients.ownership.reserve_source, location, clients.store.namespace, name
+        )
+    except (ClaimConflictError, ClaimError) as exc:
+        raise StorageFailed(f"cannot reserve the upload for its TranscodeJob: {exc}") from None
+
+
+async def _unreserve(clients: Clients, location: str, name: str) -> None:
+    if clients.ownership is None:
+        return
+    owner = Owner(clients.store.namespace, name, RESERVED)
+    try:
+        await to_thread.run_sync(clients.ownership.release, location, owner)
+    except ClaimError as exc:
+        log.warning("could not release the reservation of %s: %s", location, exc)
