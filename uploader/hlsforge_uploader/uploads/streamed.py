@@ -54,13 +54,16 @@ class Receiver:
     async def _write(self, batches: list[bytes]) -> None:
         if not self.store or not self.ingest.ready_to_store:
             return
-        if self.sink is None:
-            extension = self.ingest.extension
-            self.sink = await to_thread.run_sync(
-                self.clients.storage.begin_upload, self.upload_id, extension
-            )
-        for batch in batches:
-            await to_thread.run_sync(self.sink.write, batch)
+        try:
+            if self.sink is None:
+                extension = self.ingest.extension
+                self.sink = await to_thread.run_sync(
+                    self.clients.storage.begin_upload, self.upload_id, extension
+                )
+            for batch in batches:
+                await to_thread.run_sync(self.sink.write, batch)
+        except StorageError as exc:  # disk full, permissions, the object store: 507, not 500
+            raise StorageFailed(exc.message) from None
 
     async def abort(self) -> None:
         if self.sink is not None:
