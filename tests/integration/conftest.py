@@ -18,9 +18,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tests.integration.test_uploader_harness import Uploader
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_PY = REPO / "hack" / "cluster.py"
@@ -178,3 +183,30 @@ def kube_cluster() -> Iterator[KubeCluster]:
 def namespace(kube_cluster: KubeCluster) -> str:
     """A fresh namespace per test, deleted at the end of the session."""
     return kube_cluster.create_namespace()
+
+
+# The volume-mode uploader that the test_uploader_{api,delivery,events,idempotency,slow_bodies,
+# streamed} modules share: module scope, so each of those modules starts its own. Modules with
+# another uploader (CLI, S3) define their own ``up``/``clip``/``http``, which override these.
+# The harness imports this module, hence the imports inside the fixtures.
+@pytest.fixture(scope="module")
+def up(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploader]:
+    from tests.integration.test_uploader_volume_harness import volume_uploader
+
+    with volume_uploader(kube_cluster, tmp_path_factory) as uploader:
+        yield uploader
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.integration.harness import make_clip
+
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
+
+
+@pytest.fixture
+def http(up: Uploader) -> Iterator[httpx.Client]:
+    from tests.integration.test_uploader_volume_harness import api
+
+    with api(up) as c:
+        yield c

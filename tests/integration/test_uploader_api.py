@@ -5,7 +5,6 @@ resource (list, pages, filter, delete), and direct uploads refused on volume sto
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +13,10 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from tests.integration.conftest import KubeCluster
-from tests.integration.test_uploader_harness import Uploader, make_clip
-from tests.integration.test_uploader_volume_harness import AUTH, api, set_status, volume_uploader
+from tests.integration.test_uploader_harness import Uploader
+from tests.integration.test_uploader_volume_harness import AUTH, set_status
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def up(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploader]:
-    with volume_uploader(kube_cluster, tmp_path_factory) as uploader:
-        yield uploader
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
-
-
-@pytest.fixture
-def http(up: Uploader) -> Iterator[httpx.Client]:
-    with api(up) as c:
-        yield c
 
 
 def test_health_metrics_and_docs_need_no_token_everything_else_does(up: Uploader) -> None:

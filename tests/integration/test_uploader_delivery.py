@@ -5,34 +5,15 @@ headers and ranges; traversal attempts are 400 or 404.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.conftest import KubeCluster
-from tests.integration.test_uploader_harness import Uploader, make_clip, raw_request, wait_for
-from tests.integration.test_uploader_volume_harness import AUTH, api, set_status, volume_uploader
+from tests.integration.test_uploader_harness import Uploader, raw_request, wait_for
+from tests.integration.test_uploader_volume_harness import AUTH, set_status
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def up(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploader]:
-    with volume_uploader(kube_cluster, tmp_path_factory) as uploader:
-        yield uploader
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
-
-
-@pytest.fixture
-def http(up: Uploader) -> Iterator[httpx.Client]:
-    with api(up) as c:
-        yield c
 
 
 def _fake_output(up: Uploader, job_id: str) -> Path:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,28 +14,10 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from tests.integration.conftest import KubeCluster
-from tests.integration.test_uploader_harness import TOKEN, Uploader, make_clip
-from tests.integration.test_uploader_volume_harness import AUTH, api, set_status, volume_uploader
+from tests.integration.test_uploader_harness import TOKEN, Uploader
+from tests.integration.test_uploader_volume_harness import AUTH, set_status
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def up(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploader]:
-    with volume_uploader(kube_cluster, tmp_path_factory) as uploader:
-        yield uploader
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
-
-
-@pytest.fixture
-def http(up: Uploader) -> Iterator[httpx.Client]:
-    with api(up) as c:
-        yield c
 
 
 def test_status_changes_are_pushed_within_a_second_and_reconnects_resume(

@@ -5,41 +5,20 @@ removed; an upload that would leave the volume without its reserve is 507 before
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.conftest import KubeCluster
-from tests.integration.test_uploader_harness import Uploader, make_clip, stream_until_answer
+from tests.integration.test_uploader_harness import Uploader, stream_until_answer
 from tests.integration.test_uploader_volume_harness import (
     AUTH,
     IDLE,
-    api,
     sibling_uploader,
     uploads,
-    volume_uploader,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def up(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploader]:
-    with volume_uploader(kube_cluster, tmp_path_factory) as uploader:
-        yield uploader
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
-
-
-@pytest.fixture
-def http(up: Uploader) -> Iterator[httpx.Client]:
-    with api(up) as c:
-        yield c
 
 
 def test_a_stalled_body_is_408_and_its_partial_file_removed(up: Uploader, clip: Path) -> None:

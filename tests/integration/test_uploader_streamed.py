@@ -13,10 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import KubeCluster
 from tests.integration.test_uploader_harness import (
     Uploader,
-    make_clip,
     pad_mp4,
     raw_request,
     reset_peak_rss,
@@ -26,30 +24,11 @@ from tests.integration.test_uploader_harness import (
 from tests.integration.test_uploader_volume_harness import (
     AUTH,
     CAP,
-    api,
     tj,
     uploads,
-    volume_uploader,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def up(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploader]:
-    with volume_uploader(kube_cluster, tmp_path_factory) as uploader:
-        yield uploader
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
-
-
-@pytest.fixture
-def http(up: Uploader) -> Iterator[httpx.Client]:
-    with api(up) as c:
-        yield c
 
 
 def test_raw_upload_creates_a_transcodejob(up: Uploader, http: httpx.Client, clip: Path) -> None:
