@@ -52,12 +52,13 @@ class Runtime:
 
     @classmethod
     def start(cls, settings: OperatorSettings) -> Runtime:
-        objects = _LazyObjects()
+        config = s3_config()
+        objects = _LazyObjects(config)
         return cls(
             settings=settings,
             store=_stores(settings, objects),
             ownership=_ownership(settings, objects),
-            s3=s3_config(),
+            s3=config,
         )
 
     def forget(self, key: Key, uid: str | None = None) -> None:
@@ -79,15 +80,15 @@ class _LazyObjects:
     """One S3 client for the stores and the claims, made on first use (a volume-only
     operator needs no S3 settings)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: S3Config | None) -> None:
+        self._config = config
         self._objects: S3Objects | None = None
 
     def __call__(self) -> S3Objects:
         if self._objects is None:
-            config = s3_config()
-            if config is None:
+            if self._config is None:
                 raise ValueError("HLSFORGE_S3_* settings are invalid")
-            self._objects = S3Objects.from_config(config)
+            self._objects = S3Objects.from_config(self._config)
         return self._objects
 
 
