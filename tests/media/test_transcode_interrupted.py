@@ -29,6 +29,15 @@ from .conftest import (
 pytestmark = pytest.mark.media
 
 
+def _cmdline(pid: int) -> str:
+    """The process's command line; empty when it has already ended (ffprobe children come and
+    go while the test looks for ffmpeg)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -124,7 +133,7 @@ def test_stalled_ffmpeg_is_killed_by_the_watchdog(clips: Clips, tmp_path: Path) 
     stopped = False
     while not stopped and time.monotonic() < deadline:
         for pid in _children(os.getpid()):
-            if "ffmpeg" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            if "ffmpeg" in _cmdline(pid):
                 time.sleep(0.5)
                 os.kill(pid, signal.SIGSTOP)  # a hung read looks like this: no progress at all
                 stopped = True
