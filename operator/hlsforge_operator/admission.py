@@ -1,7 +1,11 @@
 """May this TranscodeJob run here at all? Pure checks made before anything is claimed.
 
-Three rules, each refused as ``InvalidSpec`` with a message that names it:
+Four rules, each refused as ``InvalidSpec`` with a message that names it:
 - the platform must have the storage the spec names (``jobspec.unsupported``);
+- the spec stays within the per-job maxima (``settings.job_limits``; the message names each
+  field beyond its maximum, ``spec.priority: ...``): the backstop of the chart's
+  ValidatingAdmissionPolicy, for a cluster without it or a job created before a limit was
+  lowered;
 - an operator that watches several namespaces (cluster-wide, or a pattern) mounts its media
   volume from its own namespace, so volume locations are accepted only from that namespace
   (other namespaces use S3); each namespace has its own folder in every area;
@@ -10,6 +14,7 @@ Three rules, each refused as ``InvalidSpec`` with a message that names it:
 
 from __future__ import annotations
 
+from hlsforge_api.job_limits import violations
 from hlsforge_api.v1alpha1 import TranscodeJobSpec
 from hlsforge_operator.jobspec import unsupported, uses_volume
 from hlsforge_operator.settings import OperatorSettings
@@ -35,6 +40,9 @@ def refusal(
     reason = unsupported(spec, settings)
     if reason is not None:
         return reason
+    beyond = violations(spec, settings.job_limits)
+    if beyond:
+        return "; ".join(f"spec.{v}" for v in beyond)
     if (
         settings.watches_many
         and uses_volume(spec)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hlsforge_api.job_limits import JobLimits, resource_violations
+from hlsforge_api.v1alpha1 import ResourceList
 
 
 class OutputRetention(StrEnum):
@@ -17,7 +20,9 @@ class OutputRetention(StrEnum):
 
 
 class OperatorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HLSFORGE_", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="HLSFORGE_", env_nested_delimiter="__", use_attribute_docstrings=True
+    )
 
     namespace: str | None = None
     """Watch one namespace, or those a kopf glob pattern matches (``team-*``); None watches all
@@ -69,6 +74,10 @@ class OperatorSettings(BaseSettings):
     """Scheduling reserve for scratch; without it Kubernetes requests the whole limit and a
     node fits only (its disk / the limit) transcodes at once."""
     default_ephemeral_storage_limit: str = "20Gi"
+    job_limits: JobLimits = Field(default_factory=JobLimits)
+    """Per-job maxima (``HLSFORGE_JOB_LIMITS__CPU`` ...): a TranscodeJob beyond one is
+    InvalidSpec, the backstop of the chart's ValidatingAdmissionPolicy. The default
+    resources above must lie within them."""
     job_ttl_seconds: int = Field(default=3600, ge=60)
     """Finished Jobs are garbage-collected after this; status is mirrored long before."""
     output_retention: OutputRetention = OutputRetention.RETAIN
@@ -81,6 +90,23 @@ class OperatorSettings(BaseSettings):
     """Peering priority; None picks a random one so two replicas never tie (a tie freezes both)."""
     peering_lifetime: int = Field(default=30, ge=10)
     """Seconds after which a silent active replica is presumed dead and a standby takes over."""
+
+    @model_validator(mode="after")
+    def _defaults_within_limits(self) -> OperatorSettings:
+        """A job that sets no resources gets the defaults: they must lie within the limits."""
+        beyond = []
+        for kind in ("request", "limit"):
+            names = ("cpu", "memory", "ephemeral-storage")
+            given = {n: getattr(self, f"default_{n.replace('-', '_')}_{kind}") for n in names}
+            beyond += resource_violations(
+                f"{kind}s", ResourceList.model_validate(given), self.job_limits
+            )
+        if beyond:
+            raise ValueError(
+                "the default transcoder resources exceed the job limits: "
+                + "; ".join(str(v) for v in beyond)
+            )
+        return self
 
     @property
     def watches_many(self) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from hlsforge_api.v1alpha1 import TranscodeJobSpec
+from hlsforge_api.job_limits import JobLimits
+from hlsforge_api.v1alpha1 import Resources, TranscodeJobSpec
 from hlsforge_operator.admission import areas, refusal
 from hlsforge_operator.settings import OperatorSettings
 
@@ -65,3 +67,36 @@ def test_a_pattern_watches_many_namespaces(namespace: str | None, many: bool) ->
     settings = OperatorSettings(namespace=namespace)
     assert settings.watches_many is many
     assert areas(settings).per_namespace is many
+
+
+def test_a_spec_beyond_the_job_limits_is_refused_naming_each_field() -> None:
+    limits = JobLimits(cpu="2", memory="4Gi", deadline_seconds=7200, retries=3, priority=20)
+    settings = OperatorSettings(namespace="media", job_limits=limits)
+    where = areas(settings)
+    within = TranscodeJobSpec.model_validate(
+        {
+            "source": "uploads/a.mp4",
+            "output": "hls/a",
+            "priority": 20,
+            "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+        }
+    )
+    assert refusal(within, "media", settings, where) is None
+    beyond = within.model_copy(
+        update={
+            "priority": 21,
+            "max_retries": 4,
+            "resources": Resources.model_validate({"limits": {"memory": "5Gi"}}),
+        }
+    )
+    message = refusal(beyond, "media", settings, where)
+    assert message is not None
+    assert message.startswith("spec.resources.limits.memory: 5Gi is above")
+    assert "; spec.maxRetries: 4 is above" in message
+    assert "; spec.priority: 21 is above this platform's maximum of 20" in message
+
+
+def test_default_resources_beyond_the_job_limits_stop_the_operator_at_start() -> None:
+    with pytest.raises(ValidationError, match=r"resources\.limits\.memory: 4Gi is above"):
+        OperatorSettings(job_limits=JobLimits(memory="2Gi"))
+    assert OperatorSettings(job_limits=JobLimits(memory="4Gi")).job_limits.memory == "4Gi"
