@@ -25,14 +25,29 @@ class Limits:
     max_pixels: int = 7680 * 4320
     """Per frame, either orientation; also passed to the decoder as ``-max_pixels``."""
     min_side: int = 16
+    """Both limits on a side apply to the coded size and to the displayed one (pixel aspect
+    and rotation applied), so every rendition, poster and tile is bounded by them too."""
+    max_sample_aspect: int = 10
+    """A sample (pixel) aspect ratio outside 1:N..N:1 is refused (real anamorphic video is
+    within 1:2..2:1; beyond that the file is broken or hostile)."""
+    max_streams: int = 64
+    """A file declaring more streams (of any kind) is refused before anything is planned."""
     max_duration_s: float = 6 * 3600.0
     min_duration_s: float = 0.2
     max_fps: float = 240.0
+    min_fps: float = 0.1
+    """Average frame rate below this (one frame in ten seconds) is refused."""
     max_output_fps: float = 60.0
     """Sources above this are converted to half their rate (or less) for the ladder."""
     max_alloc_bytes: int = 1 << 30
     """ffmpeg ``-max_alloc``: the largest single allocation (an 8K 4:4:4 16-bit frame fits)."""
+    max_sprite_pixels: int = 64 * 1024 * 1024
+    """The sprite sheet is one frame: its area is capped (thumbnails are spaced further apart
+    to fit), so the ``tile`` filter never asks for more than ``max_alloc_bytes``."""
     probe_timeout_s: float = 30.0
+    run_deadline_s: float = 24 * 3600.0
+    """Wall-clock limit on the whole run (probe, planning, ffmpeg, manifest, verify, publish);
+    the entrypoint's watchdog then kills it with exit ``STALLED`` (reason ``RunDeadline``)."""
     stall_timeout_s: float = 60.0
     """No ``out_time`` advance for this long kills ffmpeg (exit STALLED)."""
     stale_attempt_age_s: float = 3600.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -18,89 +17,13 @@ from hlsforge_api.errors import InvalidInput, StorageError
 from hlsforge_media.limits import ALLOWED_DEMUXERS, Limits
 from hlsforge_media.media_input import MediaInput, as_input, local_input
 from hlsforge_media.proc import Completed, ToolTimeoutError, run_bounded
+from hlsforge_media.streams import AudioStream as AudioStream  # re-exported: the probe's model
+from hlsforge_media.streams import ProbeResult as ProbeResult
+from hlsforge_media.streams import VideoStream as VideoStream
 
 Runner = Callable[[list[str], float], Completed]
 """Runs an argv with a deadline (``proc.run_bounded``'s contract: raises ``ToolTimeoutError``
 or ``OSError``); a caller may confine the child further (the uploader's probe sandbox)."""
-
-
-@dataclass(frozen=True)
-class VideoStream:
-    codec: str
-    width: int
-    height: int
-    fps: Fraction
-    """Average frame rate (``avg_frame_rate``, falling back to ``r_frame_rate``)."""
-    r_fps: Fraction
-    """ffprobe's guess of the base rate; differs from ``fps`` for variable-frame-rate sources."""
-    sar: Fraction = Fraction(1)
-    rotation: int = 0
-    """Clockwise display rotation in degrees, normalised to 0/90/180/270."""
-    profile: str | None = None
-    level: int | None = None
-    pix_fmt: str | None = None
-    bit_rate: int | None = None
-
-    @property
-    def display_size(self) -> tuple[int, int]:
-        """Width and height as shown: pixel aspect applied, rotation applied."""
-        width = max(1, round(self.width * self.sar))
-        if self.rotation in (90, 270):
-            return self.height, width
-        return width, self.height
-
-    @property
-    def variable_frame_rate(self) -> bool:
-        return self.r_fps != self.fps
-
-
-@dataclass(frozen=True)
-class AudioStream:
-    codec: str
-    channels: int
-    sample_rate: int | None = None
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    format_name: str
-    """ffprobe's ``format_name``, e.g. ``mov,mp4,m4a,3gp,3g2,mj2``."""
-    duration: float | None
-    video: VideoStream | None
-    audio: AudioStream | None
-    size_bytes: int | None = None
-    bit_rate: int | None = None
-    keyframes: tuple[float, ...] | None = None
-    """Video keyframe times relative to the first video packet, when they were read."""
-
-    @property
-    def demuxer(self) -> str:
-        """The name to pass to ``-f``: the first of ``format_name``."""
-        return self.format_name.split(",")[0]
-
-    def summary(self) -> dict[str, object]:
-        video = self.video
-        return {
-            "format": self.demuxer,
-            "duration": self.duration,
-            "video": None
-            if video is None
-            else {
-                "codec": video.codec,
-                "width": video.width,
-                "height": video.height,
-                "displayWidth": video.display_size[0],
-                "displayHeight": video.display_size[1],
-                "fps": round(float(video.fps), 3),
-                "variableFrameRate": video.variable_frame_rate,
-                "rotation": video.rotation,
-                "profile": video.profile,
-                "pixFmt": video.pix_fmt,
-            },
-            "audio": None
-            if self.audio is None
-            else {"codec": self.audio.codec, "channels": self.audio.channels},
-        }
 
 
 def _fraction(value: object) -> Fraction:
@@ -148,7 +71,8 @@ def parse(ffprobe_json: str) -> ProbeResult:
     fmt = data.get("format") or {}
     video: VideoStream | None = None
     audio: AudioStream | None = None
-    for stream in data.get("streams") or []:
+    streams = data.get("streams") or []
+    for stream in streams:
         kind = stream.get("codec_type")
         if kind == "video" and video is None:
             if (stream.get("disposition") or {}).get("attached_pic") == 1:
@@ -183,6 +107,7 @@ def parse(ffprobe_json: str) -> ProbeResult:
         audio=audio,
         size_bytes=_int(fmt.get("size")),
         bit_rate=_int(fmt.get("bit_rate")),
+        stream_count=len(streams),
     )
 
 
@@ -204,7 +129,13 @@ def parse_keyframes(csv_text: str) -> tuple[float, ...]:
 
 
 def validate(probe: ProbeResult, limits: Limits, sniffed: str | None = None) -> ProbeResult:
-    """Accept the probe or raise ``InvalidInput`` with the reason a user can act on."""
+    """Accept the probe or raise ``InvalidInput`` with the reason a user can act on.
+
+    Every number the planner computes with is bounded here, so planning is bounded by
+    construction: stream count, coded and displayed size, sample aspect ratio, duration and
+    frame rate (NaN, infinities, zero and negative values never get this far: ``parse`` turns
+    them into ``None``/0, which is refused).
+    """
     names = set(probe.format_name.split(","))
     if not names & set(ALLOWED_DEMUXERS):
         raise InvalidInput(
@@ -215,29 +146,56 @@ def validate(probe: ProbeResult, limits: Limits, sniffed: str | None = None) -> 
             "ContainerMismatch",
             f"the file starts like {sniffed} but ffprobe reads it as {probe.format_name}",
         )
+    if probe.stream_count > limits.max_streams:
+        raise InvalidInput(
+            "TooManyStreams",
+            f"the file has {probe.stream_count} streams; at most {limits.max_streams} are accepted",
+        )
     video = probe.video
     if video is None:
         what = "audio only" if probe.audio is not None else "no streams"
         raise InvalidInput("NoVideoStream", f"the file has no video stream ({what})")
     if video.width <= 0 or video.height <= 0 or video.codec in ("unknown", "none"):
         raise InvalidInput("UndecodableVideo", "the video stream has no decodable frames")
-    longest, shortest = max(video.width, video.height), min(video.width, video.height)
+    _check_size(video.width, video.height, limits, "")
+    _check_aspect(video, limits)
+    shown = video.display_size
+    _check_size(shown[0], shown[1], limits, "displayed as ")
+    _check_time(probe, video, limits)
+    return probe
+
+
+def _check_size(width: int, height: int, limits: Limits, how: str) -> None:
+    longest, shortest = max(width, height), min(width, height)
     if (
         longest > max(limits.max_width, limits.max_height)
         or shortest > min(limits.max_width, limits.max_height)
-        or video.width * video.height > limits.max_pixels
+        or width * height > limits.max_pixels
     ):
         raise InvalidInput(
             "DimensionsTooLarge",
-            f"{video.width}x{video.height} is larger than allowed (at most "
+            f"{how}{width}x{height} is larger than allowed (at most "
             f"{max(limits.max_width, limits.max_height)} pixels on a side and "
             f"{limits.max_pixels} pixels per frame)",
         )
     if shortest < limits.min_side:
         raise InvalidInput(
             "DimensionsTooSmall",
-            f"{video.width}x{video.height} is below {limits.min_side} pixels on a side",
+            f"{how}{width}x{height} is below {limits.min_side} pixels on a side",
         )
+
+
+def _check_aspect(video: VideoStream, limits: Limits) -> None:
+    bound = limits.max_sample_aspect
+    if not Fraction(1, bound) <= video.sar <= bound:
+        raise InvalidInput(
+            "AspectRatioUnsupported",
+            f"the sample aspect ratio {video.sar.numerator}:{video.sar.denominator} is outside "
+            f"1:{bound}..{bound}:1",
+        )
+
+
+def _check_time(probe: ProbeResult, video: VideoStream, limits: Limits) -> None:
     if probe.duration is None:
         raise InvalidInput("DurationUnknown", "the duration of the file cannot be determined")
     if probe.duration > limits.max_duration_s:
@@ -255,11 +213,35 @@ def validate(probe: ProbeResult, limits: Limits, sniffed: str | None = None) -> 
         raise InvalidInput(
             "FrameRateTooHigh", f"{float(video.fps):.1f} fps is above {limits.max_fps:g} fps"
         )
-    return probe
+    if video.fps < limits.min_fps:
+        raise InvalidInput(
+            "FrameRateTooLow", f"{float(video.fps):.3f} fps is below {limits.min_fps:g} fps"
+        )
+
+
+def tool_caps(limits: Limits) -> list[str]:
+    """Every ffprobe/ffmpeg call's resource caps: ``-max_alloc`` (global: the largest single
+    allocation) and ``-max_pixels`` (an input option read by the decoders: a frame above it
+    is not even allocated, even when the size changes mid-stream after the probe)."""
+    return ["-max_alloc", str(limits.max_alloc_bytes), "-max_pixels", str(limits.max_pixels)]
+
+
+PIXELS_EXCEEDED = "exceeds specified max pixel count"
+"""What ffmpeg's decoders print when a frame is over ``-max_pixels``."""
+
+
+def pixel_cap_refusal(stderr: str, limits: Limits) -> InvalidInput | None:
+    """The refusal to raise when a tool failed on the pixel cap, else ``None``."""
+    if PIXELS_EXCEEDED not in stderr:
+        return None
+    return InvalidInput(
+        "DimensionsTooLarge",
+        f"a frame is larger than {limits.max_pixels} pixels (the decoder's cap); refused",
+    )
 
 
 def _common(limits: Limits, demuxer: str | None, source: MediaInput) -> list[str]:
-    args = ["ffprobe", "-v", "error", "-protocol_whitelist", source.protocols]
+    args = ["ffprobe", "-v", "error", *tool_caps(limits), "-protocol_whitelist", source.protocols]
     args += ["-format_whitelist", limits.allowed_demuxers]
     if demuxer is not None:
         args += ["-f", demuxer]
@@ -299,6 +281,9 @@ def run_probe(src: Path | MediaInput, limits: Limits, runner: Runner = run_bound
     except OSError as exc:
         raise StorageError("ProbeFailed", f"cannot run ffprobe: {exc}") from None
     if done.returncode != 0:
+        refusal = pixel_cap_refusal(done.stderr, limits)
+        if refusal is not None:
+            raise refusal
         detail = source.redact(done.stderr).strip().splitlines()[-1:] or ["no output"]
         if source.protocols != "file" and _looks_like_transport(detail[0]):
             raise StorageError("SourceUnreadable", f"cannot read {source.name}: {detail[0]}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from hlsforge_api.errors import EncodeFailed, Killed, Stalled, StorageError
 from hlsforge_api.events import Emit
 from hlsforge_media.limits import Limits
+from hlsforge_media.probe import PIXELS_EXCEEDED, pixel_cap_refusal
 from hlsforge_media.proc import kill_group, spawn
 from hlsforge_transcoder.progress import ProgressParser
 
@@ -38,7 +39,17 @@ class _Watch:
         self.last_advance = time.monotonic()
         self.out_time = 0.0
         self.killed_for: str | None = None
+        self.pixel_cap_hit = False
+        """A frame was over ``-max_pixels`` (its size changed after the probe)."""
         self.done = threading.Event()
+
+
+def _drain(proc: subprocess.Popen[str], tail: deque[str], watch: _Watch) -> None:
+    """Read stderr to its end (a full pipe would hang ffmpeg), keeping the last lines."""
+    for line in proc.stderr or ():
+        if PIXELS_EXCEEDED in line:
+            watch.pixel_cap_hit = True
+        tail.append(line)
 
 
 def _tree_bytes(root: Path) -> int:
@@ -86,8 +97,8 @@ def run_ffmpeg(
         raise EncodeFailed("FfmpegMissing", f"cannot run ffmpeg: {exc}") from None
     assert proc.stdout is not None and proc.stderr is not None
     stderr_tail: deque[str] = deque(maxlen=30)
-    drain = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr or ()), daemon=True)
     watch = _Watch()
+    drain = threading.Thread(target=_drain, args=(proc, stderr_tail, watch), daemon=True)
     dog = threading.Thread(
         target=_watchdog, args=(proc, watch, limits, out_dir, max_bytes), daemon=True
     )
@@ -116,6 +127,10 @@ def run_ffmpeg(
         proc.stderr.close()
     stderr = redact("".join(stderr_tail)).strip()
     last = stderr.splitlines()[-1] if stderr else "no error output"
+    if watch.pixel_cap_hit:  # decoders drop such frames and ffmpeg may still exit 0
+        refusal = pixel_cap_refusal(PIXELS_EXCEEDED, limits)
+        assert refusal is not None
+        raise refusal
     if watch.killed_for == "stall":
         raise Stalled("Stalled", f"no progress for {limits.stall_timeout_s:g} s; ffmpeg killed")
     if watch.killed_for == "size":

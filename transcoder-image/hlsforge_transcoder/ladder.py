@@ -115,8 +115,8 @@ def output_fps(video: VideoStream, limits: Limits) -> Fraction:
     if video.variable_frame_rate:
         nearest = min(_STANDARD_RATES, key=lambda r: abs(r - fps))
         fps = nearest if abs(nearest - fps) <= fps * Fraction(3, 100) else Fraction(round(fps))
-    while fps > limits.max_output_fps:
-        fps /= 2
+    if fps > limits.max_output_fps:  # halved until it fits: closed form, whatever the rate
+        fps /= 2 ** math.ceil(math.log2(fps / Fraction(limits.max_output_fps)))
     return max(fps, Fraction(1))
 
 
@@ -219,8 +219,12 @@ def copy_refusal(
 
 
 def _sprite(
-    settings: EncodingSettings, display: tuple[int, int], duration: float
+    settings: EncodingSettings, display: tuple[int, int], duration: float, limits: Limits
 ) -> SpritePlan | None:
+    """The sprite sheet: a bounded number of tiles in one JPEG no larger than
+    ``MAX_JPEG_SIDE`` on a side nor ``limits.max_sprite_pixels`` in area. Closed form: no
+    probed number (duration, aspect) can make it loop, and its size is capped whatever they
+    are; ``sprite_vtt`` writes one cue per tile."""
     sprite = settings.thumbnails.sprite
     if sprite is None:
         return None
@@ -231,15 +235,19 @@ def _sprite(
     if tile_h > MAX_JPEG_SIDE:
         tile_h = even_floor(MAX_JPEG_SIDE)
         tile_w = even(tile_h * display[0] / display[1])
-    max_rows = MAX_JPEG_SIDE // tile_h  # at least 1
+    tile_pixels = tile_w * tile_h  # at most 640 x MAX_JPEG_SIDE: below max_sprite_pixels
+    columns = max(1, min(sprite.columns, limits.max_sprite_pixels // tile_pixels))
+    by_area = limits.max_sprite_pixels // (tile_pixels * columns)
+    max_rows = max(1, min(MAX_JPEG_SIDE // tile_h, by_area))
     # Thumbnails are spaced at the asked interval, doubled until they fit in max_rows rows:
     # closed form, so no probed number can make it loop.
-    most = max_rows * sprite.columns
+    most = max_rows * columns
     interval = float(sprite.interval_seconds)
+    duration = min(max(duration, 0.0), limits.max_duration_s)
     if duration / interval > most:
         interval *= 2 ** math.ceil(math.log2(duration / (interval * most)))
     count = max(1, min(most, math.ceil(duration / interval)))
-    columns = min(sprite.columns, count)
+    columns = min(columns, count)
     rows = math.ceil(count / columns)
     return SpritePlan(interval, tile_w, tile_h, columns, rows, count)
 
@@ -280,6 +288,6 @@ def plan_ladder(probe: ProbeResult, settings: EncodingSettings, limits: Limits) 
         audio=audio,
         duration=probe.duration,
         poster_at=poster_at,
-        sprite=_sprite(settings, display, probe.duration),
+        sprite=_sprite(settings, display, probe.duration, limits),
         notes=tuple(notes),
     )

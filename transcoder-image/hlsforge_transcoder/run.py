@@ -21,7 +21,7 @@ from hlsforge_api.events import Emit, Planned, PlannedRendition, Probed, SourceS
 from hlsforge_api.v1alpha1 import EncodingSettings, SegmentFormat
 from hlsforge_media.limits import DEFAULT_LIMITS, Limits
 from hlsforge_media.media_input import MediaInput, as_input, local_input
-from hlsforge_media.probe import ProbeResult, run_keyframes, run_probe, validate
+from hlsforge_media.probe import ProbeResult, run_keyframes, run_probe, tool_caps, validate
 from hlsforge_media.proc import ToolTimeoutError, run_bounded
 from hlsforge_media.sniff import sniff
 from hlsforge_output.hls import codec_from_init, parse_media_playlist, render_master
@@ -73,7 +73,7 @@ def inspect(
 
 def _stream_facts(path: Path, fmt: SegmentFormat, limits: Limits) -> StreamFacts:
     demuxer = "mpegts" if fmt is SegmentFormat.TS else "mov"
-    argv = ["ffprobe", "-v", "error", "-protocol_whitelist", "file"]
+    argv = ["ffprobe", "-v", "error", *tool_caps(limits), "-protocol_whitelist", "file"]
     argv += ["-format_whitelist", "mpegts,mov", "-f", demuxer, "-show_streams", "-of", "json"]
     argv += ["-i", local_input(path).url]
     try:
