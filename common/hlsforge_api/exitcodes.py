@@ -26,7 +26,8 @@ class ExitCode(IntEnum):
     VERIFY_FAILED = 6
     """The written output did not verify (missing segment, wrong duration): retried."""
     STALLED = 7
-    """No progress for too long; the watchdog killed ffmpeg: retried."""
+    """No progress for too long (ffmpeg's watchdog), or the whole run went past its deadline
+    (reason ``RunDeadline``: the entrypoint's watchdog, Python steps included): retried."""
     KILLED = 8
     """ffmpeg was killed by a signal (e.g. the OOM killer): retried."""
 

@@ -51,6 +51,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _engine_ffmpeg(engine: int) -> int:
+    """The ffmpeg of an engine started as ``python -m hlsforge_transcoder``: a child of the
+    supervised worker (``run_deadline``), which is the entrypoint's only child."""
+    (worker,) = _children(engine)
+    (ffmpeg,) = [pid for pid in _children(worker) if "ffmpeg" in _cmdline(pid)]
+    return ffmpeg
+
+
 def _start_and_wait_for_progress(argv: list[str]) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -72,7 +80,7 @@ def test_killed_run_leaves_nothing(clips: Clips, tmp_path: Path, how: str) -> No
     if how == "sigterm-engine":
         proc.send_signal(signal.SIGTERM)
     else:
-        (ffmpeg,) = _children(proc.pid)
+        ffmpeg = _engine_ffmpeg(proc.pid)
         os.kill(ffmpeg, signal.SIGKILL)
     rest, _ = proc.communicate(timeout=60)
     last = json.loads((lines + rest.splitlines())[-1])
@@ -89,7 +97,7 @@ def test_engine_killed_outright_takes_ffmpeg_along_and_a_later_run_recovers(
     proc, _ = _start_and_wait_for_progress(
         engine_argv(clips("long_360p.mkv"), out, settings, tmp_path)
     )
-    (ffmpeg,) = _children(proc.pid)
+    ffmpeg = _engine_ffmpeg(proc.pid)
     # A stopped (or hung) ffmpeg would never notice its closed stdout: only the parent-death
     # signal can end it once the engine is gone.
     os.kill(ffmpeg, signal.SIGSTOP)
