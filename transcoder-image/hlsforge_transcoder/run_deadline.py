@@ -41,6 +41,8 @@ GRACE_S = 10.0
 MAX_DEADLINE_S = 7 * 24 * 3600.0
 """The longest deadline accepted (a TranscodeJob's deadline is at most 7 days)."""
 
+POLL_S = 0.2
+
 Report = Callable[[TranscodeError], None]
 
 
@@ -89,7 +91,16 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def _wait(pid: int, pidfd: int, seconds: float) -> int | None:
+def _open_pidfd(pid: int) -> int | None:
+    """A descriptor that turns readable when the child ends; ``None`` where a seccomp profile
+    refuses ``pidfd_open`` (then ``_wait`` polls)."""
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
+
+
+def _wait(pid: int, pidfd: int | None, seconds: float) -> int | None:
     """The child's wait status once it has ended, or ``None`` after ``seconds``."""
     end = time.monotonic() + seconds
     while True:
@@ -99,13 +110,16 @@ def _wait(pid: int, pidfd: int, seconds: float) -> int | None:
         left = end - time.monotonic()
         if left <= 0:
             return None
-        select.select([pidfd], [], [], left)  # readable when the child ends
+        if pidfd is None:
+            time.sleep(min(left, POLL_S))
+        else:
+            select.select([pidfd], [], [], left)  # readable when the child ends
 
 
 def _supervise(pid: int, deadline_s: float, grace_s: float, report: Report) -> int:
     signal.signal(signal.SIGTERM, lambda signum, _frame: _signal(pid, signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C reaches the child too
-    pidfd = os.pidfd_open(pid)
+    pidfd = _open_pidfd(pid)
     try:
         status = _wait(pid, pidfd, deadline_s)
         if status is None:
@@ -118,7 +132,8 @@ def _supervise(pid: int, deadline_s: float, grace_s: float, report: Report) -> i
             report(error)
             return int(error.exit_code)
     finally:
-        os.close(pidfd)
+        if pidfd is not None:
+            os.close(pidfd)
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
         error = Killed("Signal", f"the engine was killed by signal {signal.Signals(signum).name}")
