@@ -45,6 +45,10 @@ class Limits:
     """The sprite sheet is one frame: its area is capped (thumbnails are spaced further apart
     to fit), so the ``tile`` filter never asks for more than ``max_alloc_bytes``."""
     probe_timeout_s: float = 30.0
+    max_probe_output_bytes: int = 32 * 1024 * 1024
+    """What one ffprobe may print (its JSON, or the packet list of a 6 h 60 fps source):
+    beyond it ffprobe is killed; the probe is refused (``ProbeOutputTooLarge``), a keyframe
+    list is treated as unknown (the top rendition is then re-encoded)."""
     run_deadline_s: float = 24 * 3600.0
     """Wall-clock limit on the whole run (probe, planning, ffmpeg, manifest, verify, publish);
     the entrypoint's watchdog then kills it with exit ``STALLED`` (reason ``RunDeadline``)."""

@@ -16,7 +16,7 @@ from typing import Any
 from hlsforge_api.errors import InvalidInput, StorageError
 from hlsforge_media.limits import ALLOWED_DEMUXERS, Limits
 from hlsforge_media.media_input import MediaInput, as_input, local_input
-from hlsforge_media.proc import Completed, ToolTimeoutError, run_bounded
+from hlsforge_media.proc import Completed, ToolOutputTooLargeError, ToolTimeoutError, run_bounded
 from hlsforge_media.streams import AudioStream as AudioStream  # re-exported: the probe's model
 from hlsforge_media.streams import ProbeResult as ProbeResult
 from hlsforge_media.streams import VideoStream as VideoStream
@@ -271,13 +271,27 @@ def keyframe_args(src: Path | MediaInput, limits: Limits, demuxer: str) -> list[
     ]
 
 
-def run_probe(src: Path | MediaInput, limits: Limits, runner: Runner = run_bounded) -> ProbeResult:
-    """ffprobe the input; an unreadable/unparseable one is ``InvalidInput``, a hang kills it."""
+def capped_runner(limits: Limits) -> Runner:
+    """``run_bounded`` with ``limits.max_probe_output_bytes`` on what ffprobe prints."""
+
+    def run(argv: list[str], timeout_s: float) -> Completed:
+        return run_bounded(argv, timeout_s, max_output_bytes=limits.max_probe_output_bytes)
+
+    return run
+
+
+def run_probe(src: Path | MediaInput, limits: Limits, runner: Runner | None = None) -> ProbeResult:
+    """ffprobe the input; an unreadable/unparseable one is ``InvalidInput``, a hang kills it.
+    ``runner`` defaults to ``capped_runner(limits)``."""
     source = as_input(src)
     try:
-        done = runner(probe_args(source, limits), limits.probe_timeout_s)
+        done = (runner or capped_runner(limits))(probe_args(source, limits), limits.probe_timeout_s)
     except ToolTimeoutError as exc:
         raise InvalidInput("ProbeTimeout", str(exc)) from None
+    except ToolOutputTooLargeError as exc:
+        raise InvalidInput(
+            "ProbeOutputTooLarge", f"ffprobe's description is too large: {exc}"
+        ) from None
     except OSError as exc:
         raise StorageError("ProbeFailed", f"cannot run ffprobe: {exc}") from None
     if done.returncode != 0:
@@ -303,7 +317,7 @@ def _looks_like_transport(line: str) -> bool:
 def run_keyframes(src: Path | MediaInput, limits: Limits, demuxer: str) -> tuple[float, ...] | None:
     """Keyframe times (packets only, no decoding); ``None`` if they cannot be read in time."""
     try:
-        done = run_bounded(keyframe_args(src, limits, demuxer), limits.probe_timeout_s)
-    except (ToolTimeoutError, OSError):
+        done = capped_runner(limits)(keyframe_args(src, limits, demuxer), limits.probe_timeout_s)
+    except (ToolTimeoutError, ToolOutputTooLargeError, OSError):
         return None
     return parse_keyframes(done.stdout) if done.returncode == 0 else None

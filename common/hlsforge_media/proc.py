@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import selectors
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -37,6 +39,14 @@ class Completed:
 
 class ToolTimeoutError(Exception):
     pass
+
+
+class ToolOutputTooLargeError(Exception):
+    """The child wrote more than it may to stdout; its group was killed."""
+
+
+STDERR_TAIL_BYTES = 64 * 1024
+"""What a capped run keeps of stderr: its end, where the reason for a failure is."""
 
 
 def kill_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
@@ -87,13 +97,34 @@ def spawn(argv: list[str], confine: Confinement | None = None) -> subprocess.Pop
     )
 
 
-def run_bounded(argv: list[str], timeout_s: float, confine: Confinement | None = None) -> Completed:
+def run_bounded(
+    argv: list[str],
+    timeout_s: float,
+    confine: Confinement | None = None,
+    *,
+    max_output_bytes: int | None = None,
+) -> Completed:
     """Run ``argv``, stdin closed, pipes drained; ``ToolTimeoutError`` after ``timeout_s``.
 
     ``communicate`` drains stdout and stderr together, so a chatty child never blocks on a
-    full pipe. On timeout the process group is killed, not just the child.
+    full pipe. On timeout the process group is killed, not just the child. With
+    ``max_output_bytes`` stdout is read as it comes and more than that kills the group
+    (``ToolOutputTooLargeError``), and only the last ``STDERR_TAIL_BYTES`` of stderr are kept:
+    what the child says about a hostile file never grows our memory without bound.
     """
     proc = spawn(argv, confine)
+    if max_output_bytes is not None:
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            out, err = _drain_capped(proc, argv[0], time.monotonic() + timeout_s, max_output_bytes)
+        except BaseException:
+            kill_group(proc)
+            proc.wait()
+            raise
+        finally:
+            proc.stdout.close()
+            proc.stderr.close()
+        return Completed(proc.wait(), out, err)
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -105,3 +136,29 @@ def run_bounded(argv: list[str], timeout_s: float, confine: Confinement | None =
         proc.wait()
         raise
     return Completed(proc.returncode, out, err)
+
+
+def _drain_capped(
+    proc: subprocess.Popen[str], name: str, deadline: float, cap: int
+) -> tuple[str, str]:
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = bytearray(), bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout.fileno(), selectors.EVENT_READ, out)
+        selector.register(proc.stderr.fileno(), selectors.EVENT_READ, err)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ToolTimeoutError(f"{name} did not finish within the time allowed")
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                buffer: bytearray = key.data
+                buffer += chunk
+                if buffer is err and len(err) > STDERR_TAIL_BYTES:
+                    del err[: len(err) - STDERR_TAIL_BYTES]
+                if len(out) > cap:
+                    raise ToolOutputTooLargeError(f"{name} wrote more than {cap} bytes")
+    return out.decode(errors="replace"), err.decode(errors="replace")

@@ -39,6 +39,21 @@ def test_ffprobe_refuses_a_frame_over_its_pixel_cap(clips: Clips) -> None:
     assert caught.value.reason == "DimensionsTooLarge"
 
 
+def test_ffprobe_output_beyond_its_cap_kills_it_and_refuses_the_file(
+    clips: Clips, tmp_path: Path
+) -> None:
+    """A file whose description is larger than allowed (here: a long title in a clip, a
+    test-set cap) is refused, and ffprobe is stopped as soon as it passes the cap."""
+    src = clips("odd_318x178.mp4")
+    tagged = tmp_path / "tagged.mkv"
+    subprocess.run([*FFMPEG, "-i", str(src), "-c", "copy", "-metadata", "title=" + "x" * 20000,
+                    str(tagged)], check=True, timeout=120)  # fmt: skip
+    assert run_probe(tagged, Limits()).video is not None
+    with pytest.raises(InvalidInput) as caught:
+        run_probe(tagged, Limits(max_probe_output_bytes=8192))
+    assert caught.value.reason == "ProbeOutputTooLarge"
+
+
 def test_a_frame_that_grows_past_the_pixel_cap_after_the_probe_is_refused(
     tmp_path: Path,
 ) -> None:

@@ -11,7 +11,12 @@ import pytest
 
 from hlsforge_cli.transcode import add_parser, settings_from_args
 from hlsforge_media.limits import Limits, available_cpus, parse_cpu_max, runtime_limits
-from hlsforge_media.proc import run_bounded
+from hlsforge_media.proc import (
+    STDERR_TAIL_BYTES,
+    ToolOutputTooLargeError,
+    ToolTimeoutError,
+    run_bounded,
+)
 from hlsforge_storage.volume_commit import sweep_stale_attempts
 
 
@@ -118,3 +123,19 @@ def test_children_never_inherit_our_environment(monkeypatch: pytest.MonkeyPatch)
     names = {line.split("=", 1)[0] for line in done.stdout.splitlines() if line}
     assert "do-not-leak" not in done.stdout
     assert names <= {"PATH", "LC_ALL", "PWD", "SHLVL", "_"}, names
+
+
+def test_a_capped_run_kills_a_child_that_prints_without_end(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    with pytest.raises(ToolOutputTooLargeError, match="more than 100000 bytes"):
+        run_bounded(["sh", "-c", f"echo $$ > {pidfile}; exec yes"], 30, max_output_bytes=100_000)
+    assert not Path(f"/proc/{pidfile.read_text().strip()}/cmdline").exists()  # reaped and gone
+
+
+def test_a_capped_run_keeps_only_the_end_of_stderr_and_honours_its_deadline() -> None:
+    script = "head -c 1000000 /dev/zero | tr '\\0' x >&2; printf '\\nlast\\n' >&2; echo out"
+    done = run_bounded(["sh", "-c", script], 30, max_output_bytes=10)
+    assert (done.returncode, done.stdout) == (0, "out\n")
+    assert len(done.stderr) == STDERR_TAIL_BYTES and done.stderr.endswith("xxx\nlast\n")
+    with pytest.raises(ToolTimeoutError):
+        run_bounded(["sleep", "30"], 0.3, max_output_bytes=10)

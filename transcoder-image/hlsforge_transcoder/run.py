@@ -21,8 +21,15 @@ from hlsforge_api.events import Emit, Planned, PlannedRendition, Probed, SourceS
 from hlsforge_api.v1alpha1 import EncodingSettings, SegmentFormat
 from hlsforge_media.limits import DEFAULT_LIMITS, Limits
 from hlsforge_media.media_input import MediaInput, as_input, local_input
-from hlsforge_media.probe import ProbeResult, run_keyframes, run_probe, tool_caps, validate
-from hlsforge_media.proc import ToolTimeoutError, run_bounded
+from hlsforge_media.probe import (
+    ProbeResult,
+    capped_runner,
+    run_keyframes,
+    run_probe,
+    tool_caps,
+    validate,
+)
+from hlsforge_media.proc import ToolOutputTooLargeError, ToolTimeoutError
 from hlsforge_media.sniff import sniff
 from hlsforge_output.hls import codec_from_init, parse_media_playlist, render_master
 from hlsforge_output.manifest import MANIFEST, MASTER, PLAYLIST, SPRITE, SPRITE_VTT
@@ -77,9 +84,9 @@ def _stream_facts(path: Path, fmt: SegmentFormat, limits: Limits) -> StreamFacts
     argv += ["-format_whitelist", "mpegts,mov", "-f", demuxer, "-show_streams", "-of", "json"]
     argv += ["-i", local_input(path).url]
     try:
-        done = run_bounded(argv, limits.probe_timeout_s)
+        done = capped_runner(limits)(argv, limits.probe_timeout_s)
         streams = json.loads(done.stdout).get("streams") or [] if done.returncode == 0 else []
-    except (ToolTimeoutError, OSError, ValueError):
+    except (ToolTimeoutError, ToolOutputTooLargeError, OSError, ValueError):
         streams = []
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
