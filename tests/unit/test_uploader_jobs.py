@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hlsforge_api.job_limits import JobLimits
 from hlsforge_api.v1alpha1 import TranscodeJob
 from hlsforge_uploader.api.helpers import parse_options
 from hlsforge_uploader.errors import InvalidOptions
@@ -14,7 +15,8 @@ from hlsforge_uploader.jobs.view import Urls, view
 def test_options_pass_through_to_a_valid_transcodejob() -> None:
     opts = parse_options(
         '{"renditions": [{"name": "360p", "height": 360, "videoBitrateKbps": 800}],'
-        ' "segmentFormat": "fmp4", "sourcePolicy": "Retain", "priority": 7}'
+        ' "segmentFormat": "fmp4", "sourcePolicy": "Retain", "priority": 7}',
+        JobLimits(),
     )
     manifest = build_job(
         "up-abc", "uploads/up-abc.mp4", "hls/up-abc", opts, {"x/y": "z"}, {"a/b": "c"}
@@ -43,8 +45,19 @@ def test_options_pass_through_to_a_valid_transcodejob() -> None:
 )
 def test_invalid_options_are_refused_with_the_models_reason(text: str) -> None:
     with pytest.raises(InvalidOptions) as err:
-        parse_options(text)
+        parse_options(text, JobLimits())
     assert err.value.status == 422 and err.value.detail
+
+
+def test_options_beyond_the_job_limits_name_each_field() -> None:
+    limits = JobLimits(memory="4Gi", http_priority=5)
+    assert parse_options('{"priority": 5}', limits).priority == 5
+    with pytest.raises(InvalidOptions) as err:
+        parse_options('{"priority": 6, "resources": {"limits": {"memory": "5Gi"}}}', limits)
+    body = err.value.body()
+    assert body["error"] == "invalid_options"
+    assert body["fields"] == ["resources.limits.memory", "priority"]
+    assert body["detail"].startswith("resources.limits.memory: 5Gi is above")
 
 
 def test_view_of_a_running_job() -> None:

@@ -102,3 +102,24 @@ def test_part_headers_are_bounded(headers: bytes) -> None:
     body += b"--" + BOUNDARY + b"--\r\n"
     with pytest.raises(BadRequest, match="Maximum header"):  # python-multipart's own caps
         MultipartReader(BOUNDARY).feed(body)
+
+
+def test_a_field_is_seen_as_soon_as_it_ends_and_can_stop_the_file() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def on_field(name: str, value: str) -> None:
+        seen.append((name, value))
+        if value == "no":
+            raise BadRequest("refused")
+
+    body = form(("options", None, b"no"), ("file", "a.mp4", b"\x00" * 4096))
+    reader = MultipartReader(BOUNDARY, on_field=on_field)
+    with pytest.raises(BadRequest):
+        # Fed in one go: the file part's bytes follow the field, yet none is handed out.
+        reader.feed(body)
+    assert seen == [("options", "no")]
+    accepted = MultipartReader(BOUNDARY, on_field=on_field)
+    assert b"".join(accepted.feed(form(("file", "a.mp4", b"ok"), ("options", None, b"{}")))) == (
+        b"ok"
+    )
+    assert seen[-1] == ("options", "{}")

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hlsforge_api.job_limits import JobLimits
 from hlsforge_uploader.prober.sandbox import SandboxLimits
 
 
@@ -60,6 +61,10 @@ class UploaderSettings(BaseSettings):
     """All non-file multipart fields of one form together (at most 16 parts per form)."""
     write_buffer_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)
     """Bytes gathered before one write to storage: bounds memory per upload."""
+    job_limits: JobLimits = Field(default_factory=JobLimits)
+    """Per-job maxima (``HLSFORGE_JOB_LIMITS__CPU`` ...): options beyond one are 422
+    ``invalid_options`` naming the field, before the body is stored; the priority ceiling of
+    uploads is ``http_priority``."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins allowed by CORS, comma-separated; empty disables CORS."""
     public_url: str = ""

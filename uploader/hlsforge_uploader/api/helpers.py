@@ -1,5 +1,6 @@
-"""What more than one router needs: the job id check, upload options from JSON, and the
-answer to an upload that created (or found) its job. Routers import these, never each other.
+"""What more than one router needs: the job id check, upload options from JSON (valid and
+within the per-job maxima), and the answer to an upload that created (or found) its job.
+Routers import these, never each other.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from hlsforge_api.job_limits import JobLimits, violations
 from hlsforge_uploader.errors import InvalidOptions, NotFound
 from hlsforge_uploader.jobs.view import Urls, view
 from hlsforge_uploader.models import UploadCreated, UploadOptions
@@ -25,17 +27,26 @@ def check_id(job_id: str) -> str:
     return job_id
 
 
-def parse_options(text: str | None) -> UploadOptions:
-    """``UploadOptions`` from JSON; an empty value means the defaults."""
+def parse_options(text: str | None, limits: JobLimits) -> UploadOptions:
+    """``UploadOptions`` from JSON; an empty value means the defaults. Invalid options, or
+    options beyond ``limits`` (with the priority ceiling of HTTP callers), are
+    ``InvalidOptions``; beyond a limit, ``fields`` lists each such field as the client wrote it
+    (``resources.requests.cpu``)."""
     if not text:
         return UploadOptions()
     try:
-        return UploadOptions.model_validate_json(text)
+        opts = UploadOptions.model_validate_json(text)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
         )
         raise InvalidOptions(problems) from None
+    beyond = violations(opts, limits, http=True)
+    if beyond:
+        raise InvalidOptions(
+            "; ".join(str(v) for v in beyond), extra={"fields": [v.field for v in beyond]}
+        )
+    return opts
 
 
 def created_response(obj: dict[str, Any], urls: Urls, replayed: bool) -> JSONResponse:

@@ -13,6 +13,7 @@ Pure (bytes in, events out): unit-tested without a server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import MultipartParseError
@@ -52,8 +53,13 @@ class MultipartReader:
         boundary: bytes,
         max_field_bytes: int = 64 * 1024,
         max_fields_bytes: int = 256 * 1024,
+        on_field: Callable[[str, str], None] | None = None,
     ) -> None:
         self.max_field_bytes = max_field_bytes
+        self.on_field = on_field
+        """Called with each text field as soon as it ends (before any later part is read);
+        what it raises ends the body, so a field that precedes the file can refuse the upload
+        before a byte of the file is stored."""
         self.max_fields_bytes = max_fields_bytes
         """All text fields together (the file excluded)."""
         self.fields: dict[str, str] = {}
@@ -139,7 +145,10 @@ class MultipartReader:
 
     def _part_end(self) -> None:
         if not self._part.is_file:
-            self.fields[self._part.name] = self._part.value.decode("utf-8", "replace")
+            value = self._part.value.decode("utf-8", "replace")
+            self.fields[self._part.name] = value
+            if self.on_field is not None:
+                self.on_field(self._part.name, value)
 
     def _end(self) -> None:
         self.done = True

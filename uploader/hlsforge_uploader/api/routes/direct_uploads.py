@@ -55,7 +55,9 @@ async def create_direct_upload(
     """Start a direct upload: PUT the file to ``url`` (with ``headers``) before
     ``expiresAt``, then POST to ``complete``."""
     direct.direct_of(clients)
-    opts = parse_options(await _small_body(request, settings.max_form_field_bytes))
+    opts = parse_options(
+        await _small_body(request, settings.max_form_field_bytes), settings.job_limits
+    )
     upload_id = new_upload_id()
     ticket = await direct.start(clients, upload_id, opts)
     body = DirectUploadCreated(

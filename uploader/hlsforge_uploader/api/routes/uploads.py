@@ -102,12 +102,20 @@ async def _create(
             f"{settings.min_free_bytes}" + (f" after its {declared} bytes" if declared else "")
         )
     boundary = boundary_of(request.headers.get("content-type", ""))
+    limits = settings.job_limits
+
+    def check_field(name: str, value: str) -> None:
+        if name == "options":  # fail fast when the options precede the file part
+            parse_options(value, limits)
+
     reader = (
-        MultipartReader(boundary, settings.max_form_field_bytes, settings.max_form_fields_bytes)
+        MultipartReader(
+            boundary, settings.max_form_field_bytes, settings.max_form_fields_bytes, check_field
+        )
         if boundary
         else None
     )
-    query_options = parse_options(options_text)  # fail fast, before reading the body
+    query_options = parse_options(options_text, limits)  # fail fast, before reading the body
 
     hashed = idem.key_hash(token, key) if key is not None else None
     inflight: set[str] = request.app.state.inflight_keys
@@ -133,7 +141,7 @@ async def _create(
             )
             opts = query_options
             if reader is not None and "options" in reader.fields:
-                opts = parse_options(reader.fields["options"])
+                opts = parse_options(reader.fields["options"], limits)
             job, replayed = await complete(receiver, clients, opts, hashed, existing)
         except ClientDisconnect:
             await receiver.abort()
