@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hlsforge_storage.claims import Ownership
+from hlsforge_uploader.auth.limiter import QuotaBook
+from hlsforge_uploader.auth.quotas import TokenQuotas
 from hlsforge_uploader.jobs.broadcast import Broadcaster
 from hlsforge_uploader.k8s import JobStore
 from hlsforge_uploader.metrics import Metrics
@@ -30,6 +32,8 @@ class Clients:
     """Direct (presigned) uploads, when the backend offers them (S3)."""
     prober: Prober = field(default_factory=lambda: LocalProber(SandboxLimits()))
     """Where uploads are ffprobed: the prober container, or a sandboxed child of ours."""
+    quotas: QuotaBook = field(default_factory=lambda: QuotaBook(TokenQuotas(), tuple))
+    """Per-token quotas (none by default); the app's counts hourly bytes from the watch."""
     ownership: Ownership | None = None
     """Where each upload is reserved for its TranscodeJob before the job exists (None: not
     reserved; the operator still claims it at its first look)."""

@@ -2,7 +2,8 @@
 """Every failure a client can act on: one exception type each, mapped to HTTP in one place.
 
 Routes and the core raise these; ``install`` turns them into ``{"error": code, "detail": ...}``
-with the right status code. Nothing else in the uploader builds an error response.
+with the right status code. Nothing else in the uploader builds an error response, except
+``server`` for the few it writes on the wire before a request reaches the app (same body).
 """
 
 from __future__ import annotations
@@ -57,11 +58,32 @@ class BadRequest(ApiError):
     code = "bad_request"
 
 
+class QuotaExceeded(ApiError):
+    """A per-token quota is spent (``quota`` names it); try again after ``Retry-After``."""
+
+    status = 429
+    code = "quota_exceeded"
+
+    def __init__(self, quota: str, detail: str, retry_after: int) -> None:
+        super().__init__(detail, extra={"quota": quota, "retryAfter": retry_after})
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class UploadIncomplete(ApiError):
     """A direct upload was completed before its file was PUT to storage."""
 
     status = 409
     code = "upload_incomplete"
+
+
+class SizeMismatch(ApiError):
+    """A direct upload's file is not the size its ticket declared (the file was deleted)."""
+
+    status = 422
+    code = "size_mismatch"
 
 
 class RangeNotSatisfiable(ApiError):
@@ -88,6 +110,27 @@ class UploadStalled(ApiError):
 class TooLarge(ApiError):
     status = 413
     code = "upload_too_large"
+
+
+class HeadersTimeout(ApiError):
+    """The request line and headers did not arrive within the header deadline (``server``)."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class HeadersTooLarge(ApiError):
+    """The request line and headers exceed the byte or line cap (``server``)."""
+
+    status = 431
+    code = "headers_too_large"
+
+
+class Overloaded(ApiError):
+    """Every connection the uploader may hold is serving a request (``server``)."""
+
+    status = 503
+    code = "overloaded"
 
 
 class UnsupportedMediaType(ApiError):

@@ -119,13 +119,19 @@ class JobStore:
             if not cont:
                 return items, rv
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, uid: str | None = None) -> bool:
+        """Delete ``name`` (only the object with ``uid``, when given: one checked before is
+        never confused with another of the same name). False when it was not there."""
+        options = client.V1DeleteOptions(
+            propagation_policy="Background",
+            preconditions=client.V1Preconditions(uid=uid) if uid else None,
+        )
         try:
             self.custom.delete_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, propagation_policy="Background"
+                GROUP, VERSION, self.namespace, PLURAL, name, body=options
             )
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == 404 or (uid and exc.status == 409):
                 return False
             raise _fail(exc, f"delete {name}") from None
         return True

@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hlsforge_api.job_limits import JobLimits
+from hlsforge_uploader.auth.quotas import TokenQuotas
+from hlsforge_uploader.auth.tokens import all_entries
 from hlsforge_uploader.prober.sandbox import SandboxLimits
 
 
@@ -35,15 +37,44 @@ class UploaderSettings(BaseSettings):
     operator's ``HLSFORGE_CLAIMS_DIR``)."""
     s3_bucket: str = ""
     """The bucket of sources and outputs; required when ``storage`` is ``s3``."""
+    idempotency_takeover_seconds: float = Field(default=120.0, ge=1, le=3600)
+    """A keyed upload whose file is stored and reserved but has no TranscodeJob this long
+    after its reservation is taken as cut off (its process died): a retry with the same key
+    and the same bytes creates the job. Younger, the retry is 409 (still in progress). Must
+    exceed the longest store-probe-create step (the probe timeout and more)."""
+    orphan_grace_seconds: int = Field(default=3600, ge=10, le=30 * 86400)
+    """An upload stored and reserved whose TranscodeJob was never created is deleted this
+    long after its reservation (and a partial file this long after its last write)."""
+    orphan_sweep_interval_seconds: float = Field(default=300.0, ge=1, le=86400)
+    """How often the orphan sweep looks; every replica sweeps, the deletes are idempotent."""
     s3_delivery: Literal["proxy", "redirect"] = "proxy"
     """S3 only: ``proxy`` streams every HLS file through this service; ``redirect`` answers
     playlists itself (segment URIs presigned) and redirects every other file to S3."""
     s3_part_bytes: int = Field(default=8 * 1024**2, ge=5 * 1024**2, le=512 * 1024**2)
     """S3 only: size of one multipart part; an upload holds about two parts in memory."""
     tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    """Accepted bearer tokens, comma-separated (``HLSFORGE_TOKENS``)."""
+    """Accepted bearer tokens, comma-separated ``name=token`` entries (``HLSFORGE_TOKENS``); a
+    bare token is the one named ``default``."""
     token_file: Path | None = None
-    """A file with one token per line (a mounted Secret); re-read per request, so rotation works."""
+    """A file with one token per line (a mounted Secret), each named ``default``; re-read per
+    request, so rotation works."""
+    token_dir: Path | None = None
+    """A directory of named tokens (a mounted Secret): each file's name is a token's name (a
+    label value), its content the token; the file ``token`` is the token named ``default``.
+    Re-read when a file in it changes, so rotation works without a restart."""
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
+    """Token names that see and manage every job (comma-separated). Any other token sees only
+    the jobs it created (label ``hlsforge.io/token``)."""
+    quotas: TokenQuotas = Field(default_factory=TokenQuotas)
+    """Per-token limits (``HLSFORGE_QUOTAS__CONCURRENT_UPLOADS`` ...); beyond one: 429 with
+    ``Retry-After``."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Serve ``/metrics`` on this port (a second listener on ``host``) and not on ``port``;
+    None: on ``port``, as one more route."""
+    metrics_auth: bool = False
+    """``/metrics`` needs a bearer token (any valid one), wherever it is served."""
+    docs: Literal["public", "token", "off"] = "public"
+    """``/docs`` and ``/openapi.json``: open to anyone, behind a bearer token, or not served."""
     max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
     """Largest accepted upload; crossing it mid-stream answers 413 and removes the partial file."""
     body_idle_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
@@ -71,6 +102,21 @@ class UploaderSettings(BaseSettings):
     """Base URL clients reach this service at; empty builds URLs from the request."""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """A client must send a request's line and headers within this time of connecting or of
+    the previous response, else its connection is closed (408 if a request had begun)."""
+    http_max_header_bytes: int = Field(default=32 * 1024, ge=4096, le=1024 * 1024)
+    """Largest request line plus headers (431 beyond it)."""
+    http_max_headers: int = Field(default=64, ge=8, le=1024)
+    """Most header lines in one request (431 beyond it)."""
+    http_max_connections: int = Field(default=1000, ge=8, le=100_000)
+    """Open connections at most; at the cap a new connection sheds the one that has waited
+    longest for its headers, and is refused (503) only if all are serving requests."""
+    http_keepalive_timeout_seconds: int = Field(default=5, ge=1, le=300)
+    """An idle keep-alive connection that sends no byte for this long is closed."""
+    http_backlog: int = Field(default=2048, ge=16, le=65535)
+    """Listen backlog (connections the kernel queues before they are accepted; the kernel's
+    ``net.core.somaxconn`` caps it)."""
     static_dir: Path = Path(__file__).parent / "static"
     """The dashboard (``index.html``, ``app.js``) and the bundled ``vendor/hls.min.js``."""
     watch_timeout_seconds: int = Field(default=300, ge=5)
@@ -92,24 +138,30 @@ class UploaderSettings(BaseSettings):
             raise ValueError("HLSFORGE_STORAGE=s3 needs HLSFORGE_S3_BUCKET")
         return self
 
-    @field_validator("tokens", "cors_origins", mode="before")
+    @model_validator(mode="after")
+    def _grace_outlasts_takeover(self) -> UploaderSettings:
+        if self.orphan_grace_seconds <= self.idempotency_takeover_seconds:
+            raise ValueError(
+                "HLSFORGE_ORPHAN_GRACE_SECONDS must exceed HLSFORGE_IDEMPOTENCY_TAKEOVER_SECONDS"
+            )
+        return self
+
+    @field_validator("tokens", "cors_origins", "admins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    def token_entries(self) -> list[tuple[str, str]]:
+        """Every (name, token) accepted now, from ``tokens``, ``token_file`` and ``token_dir``
+        (``auth.tokens``: read now, so a rotated Secret takes effect without a restart)."""
+        env = [t.get_secret_value() for t in self.tokens]
+        return all_entries(env, self.token_file, self.token_dir)
+
     def accepted_tokens(self) -> list[str]:
-        """Tokens from ``HLSFORGE_TOKENS`` plus the token file's lines (read now, so a rotated
-        Secret takes effect without a restart)."""
-        tokens = [t.get_secret_value() for t in self.tokens]
-        if self.token_file is not None:
-            try:
-                lines = self.token_file.read_text().splitlines()
-            except OSError:
-                lines = []
-            tokens += [line.strip() for line in lines if line.strip()]
-        return tokens
+        """Every accepted token, whatever its name."""
+        return [token for _, token in self.token_entries()]
 
 
 class ProberSettings(BaseSettings):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +108,8 @@ class History:
 class Subscriber:
     name: str | None
     """Only this job's changes; None for every job."""
+    sees: Callable[[Obj], bool] = field(default=lambda _: True)
+    """Only the changes of jobs this is true of (the caller's own jobs)."""
     queue: asyncio.Queue[Change | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     dropped: bool = False
 
@@ -148,6 +150,8 @@ class Broadcaster:
         for sub in list(self.subscribers):
             if sub.name is not None and sub.name != change.name:
                 continue
+            if change.obj is not None and not sub.sees(change.obj):
+                continue
             try:
                 sub.queue.put_nowait(change)
             except asyncio.QueueFull:
@@ -160,14 +164,19 @@ class Broadcaster:
                 sub.queue.put_nowait(None)
 
     def subscribe(
-        self, name: str | None, resume_rv: str | None
+        self,
+        name: str | None,
+        resume_rv: str | None,
+        sees: Callable[[Obj], bool] = lambda _: True,
     ) -> tuple[Subscriber, list[Change] | None]:
-        """Register a client. Returns its subscriber and the changes to replay first, or None
-        when the client must start from a snapshot (``history.jobs``) instead."""
-        sub = Subscriber(name)
+        """Register a client that ``sees`` some jobs. Returns its subscriber and the changes to
+        replay first, or None when the client must start from a snapshot (``history.jobs``)."""
+        sub = Subscriber(name, sees)
         missed = self.history.since(resume_rv) if resume_rv else None
         if missed is not None and name is not None:
             missed = [c for c in missed if c.name == name]
+        if missed is not None:
+            missed = [c for c in missed if c.obj is not None and sees(c.obj)]
         self.subscribers.add(sub)
         return sub, missed
 
