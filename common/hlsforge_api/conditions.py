@@ -1,8 +1,10 @@
 """Kubernetes-style conditions (``metav1.Condition``) on a TranscodeJob's status.
 
 Condition types, positive polarity, one per aspect a user asks about:
-``Scheduled`` (a Job runs or will run the transcode), ``Succeeded`` (output committed and
-verified), ``Failed`` (given up, with the reason), ``SourceDeleted`` (the source is gone).
+``Scheduled`` (a Job runs or will run the transcode; False with reason ``Queued``,
+``Unschedulable`` (its pod waits for a node; the scheduler's message) or ``Requeued``),
+``Succeeded`` (output committed and verified), ``Failed`` (given up, with the reason),
+``SourceDeleted`` (the source is gone).
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ SCHEDULED = "Scheduled"
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 SOURCE_DELETED = "SourceDeleted"
+
+UNSCHEDULABLE = "Unschedulable"
+"""Reason of ``Scheduled=False`` while no node can take the pod, and of the failure once the
+job's requeues are spent."""
+REQUEUED = "Requeued"
 
 
 def set_condition(

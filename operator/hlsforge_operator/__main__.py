@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import kopf
 
 from hlsforge_operator import handlers, k8s
-from hlsforge_operator.runtime import Runtime
+from hlsforge_operator.runtime import Runtime, log_stream_threads
 from hlsforge_operator.settings import OperatorSettings
 
 PEERING_NAME = "hlsforge"
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     settings = OperatorSettings()
-    k8s.load_config()
+    k8s.load_config(log_stream_threads(settings))
     registry = kopf.OperatorRegistry()
     handlers.register(registry, settings)
     priority = settings.peering_priority or random.randint(1, 2**30)  # noqa: S311

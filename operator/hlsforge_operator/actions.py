@@ -94,6 +94,9 @@ async def act(
     """Carry out the reducer's action and fold its result back into the outcome."""
     if outcome.action is Action.CREATE_JOB:
         await create_job(runtime, (owner.namespace, owner.name), owner.uid, spec)
+    elif outcome.action is Action.RELEASE_JOB:
+        await asyncio.to_thread(k8s.delete_job, owner.namespace, names.job_name(owner.name))
+        runtime.progress.pop((owner.namespace, owner.name), None)
     elif outcome.action is Action.VERIFY_OUTPUT:
         try:
             outputs = await asyncio.to_thread(runtime.store.verify, spec.output, owner.uid)
@@ -154,13 +157,26 @@ def _status_patch(outcome: Outcome) -> dict[str, Any]:
     return patch
 
 
-def follow(runtime: Runtime, key: Key, pod: str) -> None:
-    """Mirror the transcoder's progress lines into memory until its log ends (blocking)."""
-    with k8s.follow_log(key[0], pod, names.CONTAINER) as lines:
-        for line in lines:
-            progress = progress_from_line(line)
-            if progress is not None:
-                runtime.progress[key] = progress
+async def follow(runtime: Runtime, key: Key, pod: str) -> None:
+    """Mirror the transcoder's progress lines into memory until its log ends.
+
+    Both the blocking open and the blocking reads run in ``runtime.log_streams``, never in the
+    default executor. Cancelled (the daemon stops), the stream is closed, which ends the read
+    in its thread: the pool's thread is free again at once, not when the pod ends."""
+    loop = asyncio.get_running_loop()
+    pool = runtime.log_streams
+    stream = await loop.run_in_executor(pool, k8s.open_log, key[0], pod, names.CONTAINER)
+    try:
+        await loop.run_in_executor(pool, _mirror, runtime, key, stream)
+    finally:
+        stream.close()
+
+
+def _mirror(runtime: Runtime, key: Key, stream: k8s.LogStream) -> None:
+    for line in stream.lines():
+        progress = progress_from_line(line)
+        if progress is not None:
+            runtime.progress[key] = progress
 
 
 def clean_output(runtime: Runtime, owner: Owner, output: str, logger: kopf.Logger) -> None:

@@ -39,7 +39,13 @@ from hlsforge_operator.queue import QueueEntry, slot_free
 from hlsforge_operator.reconcile import Action, Observation, reconcile, rejected
 from hlsforge_operator.runtime import Key, Runtime
 from hlsforge_operator.settings import OperatorSettings
-from hlsforge_operator.state import PodState, job_state, pod_state
+from hlsforge_operator.state import (
+    holds_slot,
+    job_state,
+    newest_pod,
+    pod_state,
+    waiting_for_node,
+)
 from hlsforge_storage.claim_spaces import ClaimError
 from hlsforge_storage.claims import Owner
 
@@ -117,7 +123,8 @@ def transcodejobs(
     key = (namespace or "", name or "")
     phase = Phase(status.get("phase") or Phase.PENDING)
     _runtime(memo).phases[key] = phase
-    created = datetime.fromisoformat(meta["creationTimestamp"])
+    # A requeued job waits behind the jobs that were already waiting.
+    created = datetime.fromisoformat(status.get("requeuedAt") or meta["creationTimestamp"])
     entry = QueueEntry(key[0], key[1], int(spec.get("priority") or 0), created)
     return {"queue": (entry, phase)}
 
@@ -139,19 +146,23 @@ def _running(status: kopf.Status, **_: Any) -> bool:
     return status.get("phase") == Phase.RUNNING
 
 
-def _slot_free(runtime: Runtime, key: Key, jobs: kopf.Index[Key, Any], queue: Any) -> bool:
+def _slot_free(
+    runtime: Runtime, key: Key, jobs: kopf.Index[Key, Any], pods: kopf.Index[Key, Any], queue: Any
+) -> bool:
     return slot_free(
         key,
         ((entry, phase in _WAITING) for entry, phase in queue),
         with_job=set(jobs),
-        active={k for k in jobs if any(not j.finished for j in jobs[k])},
+        active={k for k in jobs if any(holds_slot(j, pods.get(k, ())) for j in jobs[k])},
+        waiting_for_node={
+            k
+            for k in jobs
+            if waiting_for_node(pods.get(k, ()))
+            and any(not j.finished and not j.deleting for j in jobs[k])
+        },
         reserved=runtime.reserved,
         cap=runtime.settings.max_running,
     )
-
-
-def _newest_pod(pods: tuple[PodState, ...]) -> PodState | None:
-    return max(pods, key=lambda p: p.created or datetime.min.replace(tzinfo=UTC), default=None)
 
 
 def _errors(error: ValidationError) -> str:
@@ -214,6 +225,8 @@ async def reconcile_job(
         pods=current_pods,
         pods_seen=len(seen),
         progress=runtime.progress.get(key),
+        unschedulable_timeout=runtime.settings.unschedulable_timeout_seconds,
+        unschedulable_requeues=runtime.settings.unschedulable_requeues,
     )
     if job is None and key in runtime.reserved:
         return  # created a moment ago; wait for the watch to show it
@@ -221,7 +234,7 @@ async def reconcile_job(
         # Only the decision and the reservation of the slot are serialised; the API call is
         # not, so a burst of admissions does not queue behind one lock.
         async with runtime.admission:
-            free = _slot_free(runtime, key, jobs, transcodejobs.get("queue", ()))
+            free = _slot_free(runtime, key, jobs, pods, transcodejobs.get("queue", ()))
             outcome = reconcile(replace(observed, slot_free=free))
             if outcome.action is Action.CREATE_JOB:
                 runtime.reserved.add(key)
@@ -245,19 +258,23 @@ async def follow_progress(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """Mirror the transcoder's progress lines into memory; the timer writes them out."""
+    """Mirror the transcoder's progress lines into memory; the timer writes them out.
+
+    The log is read in ``runtime.log_streams``, a thread pool of its own: a stream holds its
+    thread for the pod's whole run, and in the default executor a few of them would stall
+    every status write and Job creation (``asyncio.to_thread``) behind them."""
     runtime = _runtime(memo)
     key = (namespace or "", name)
     followed: set[str] = set()
     while not stopped:
-        pod = _newest_pod(tuple(pods.get(key, ())))
+        pod = newest_pod(pods.get(key, ()))
         if pod is None or not pod.running or pod.name in followed:
             await stopped.wait(1.0)
             continue
         followed.add(pod.name)
         runtime.progress.pop(key, None)
         try:
-            await asyncio.to_thread(actions.follow, runtime, key, pod.name)
+            await actions.follow(runtime, key, pod.name)
         except Exception as exc:  # the log stream broke: follow again
             logger.warning("progress stream of %s ended: %s", pod.name, exc)
             followed.discard(pod.name)

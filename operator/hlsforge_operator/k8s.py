@@ -6,7 +6,6 @@ The ``kubernetes`` client is synchronous; every call here is meant to run in a w
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any, cast
@@ -21,20 +20,26 @@ log = logging.getLogger(__name__)
 
 
 _API: client.ApiClient | None = None
+_LOGS: client.ApiClient | None = None
 
 
-def load_config() -> None:
+def load_config(log_streams: int = 8) -> None:
     """In a pod: the ServiceAccount; elsewhere: the kubeconfig (``$KUBECONFIG``).
 
     One ApiClient (one connection pool) serves every call: a client per call would pay a
-    TLS handshake for each Job created or status written.
+    TLS handshake for each Job created or status written. Log streams get a client of their
+    own, with a pool of ``log_streams`` connections: a followed log holds its connection for
+    the pod's whole run and must not crowd the others out.
     """
-    global _API
+    global _API, _LOGS
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     _API = client.ApiClient()
+    logs = client.Configuration.get_default_copy()
+    logs.connection_pool_maxsize = log_streams
+    _LOGS = client.ApiClient(logs)
 
 
 def _api() -> client.ApiClient:
@@ -85,14 +90,29 @@ def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     )
 
 
-@contextlib.contextmanager
-def follow_log(namespace: str, pod: str, container: str) -> Iterator[Iterator[str]]:
-    """Stream a container's log lines until the container ends (or the stream breaks).
+class LogStream:
+    """A followed container log: ``lines()`` blocks until the container ends (or the stream
+    breaks); ``close()``, from any thread, ends it, and so unblocks a reader in another."""
 
-    The response is closed on exit, which also unblocks a reader in another thread.
-    """
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def lines(self) -> Iterator[str]:
+        try:
+            yield from bounded_lines(self._response.stream(4096))
+        finally:
+            self._response.release_conn()
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def open_log(namespace: str, pod: str, container: str) -> LogStream:
+    """Start following a container's log (blocking: run it in a thread)."""
+    if _LOGS is None:
+        raise RuntimeError("k8s.load_config() was not called")
     # With _preload_content=False the client returns the raw urllib3 response.
-    response: Any = client.CoreV1Api(_api()).read_namespaced_pod_log(
+    response: Any = client.CoreV1Api(_LOGS).read_namespaced_pod_log(
         pod,
         namespace,
         container=container,
@@ -100,9 +120,4 @@ def follow_log(namespace: str, pod: str, container: str) -> Iterator[Iterator[st
         _preload_content=False,
         _request_timeout=(10, 600),
     )
-
-    try:
-        yield bounded_lines(response.stream(4096))
-    finally:
-        response.close()
-        response.release_conn()
+    return LogStream(response)

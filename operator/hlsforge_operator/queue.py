@@ -45,14 +45,20 @@ def slot_free(
     active: Collection[tuple[str, str]],
     reserved: Collection[tuple[str, str]],
     cap: int,
+    waiting_for_node: Collection[tuple[str, str]] = (),
 ) -> bool:
     """True when ``key`` may start now, from the operator's view of the cluster.
 
     ``queue`` is every TranscodeJob with whether it waits (Pending or Queued); ``with_job``
     the ones whose Job the watch shows, ``active`` those of them with an unfinished Job, and
     ``reserved`` the ones whose Job was created but is not in the watch yet (they hold a slot).
+
+    ``waiting_for_node`` are those with an unfinished Job whose pod no node can take (not in
+    ``active``): they hold no slot, up to ``cap`` of them; more count again, so a cluster
+    that is merely full is not flooded with Jobs whose pods all wait.
     """
     running = len(active) + sum(1 for k in reserved if k not in with_job)
+    running += max(0, len(waiting_for_node) - cap)
     waiting = [
         entry
         for entry, waits in queue

@@ -13,9 +13,8 @@ at any point leaves either the source or a verified output, never neither.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from hlsforge_api import conditions as cond
 from hlsforge_api.v1alpha1 import (
@@ -26,21 +25,18 @@ from hlsforge_api.v1alpha1 import (
     TranscodeJobSpec,
     TranscodeJobStatus,
 )
-from hlsforge_operator.state import JobState, PodState, Progress, failure_reason
-
-
-class Action(StrEnum):
-    NONE = "None"
-    CREATE_JOB = "CreateJob"
-    VERIFY_OUTPUT = "VerifyOutput"
-    DELETE_SOURCE = "DeleteSource"
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str  # "Normal" or "Warning"
-    reason: str
-    message: str
+from hlsforge_operator.outcome import Action as Action
+from hlsforge_operator.outcome import Event as Event
+from hlsforge_operator.outcome import Outcome as Outcome
+from hlsforge_operator.outcome import set_condition as _set
+from hlsforge_operator.state import (
+    JobState,
+    PodState,
+    Progress,
+    failure_reason,
+    waiting_for_node,
+)
+from hlsforge_operator.unschedulable import released, unschedulable
 
 
 @dataclass(frozen=True)
@@ -57,27 +53,10 @@ class Observation:
     pods_seen: int = 0
     """Distinct pods this operator has seen for the Job, including ones deleted since: an
     evicted pod is deleted and not counted by the Job, but it was an attempt."""
-
-
-@dataclass
-class Outcome:
-    status: TranscodeJobStatus
-    action: Action = Action.NONE
-    events: list[Event] = field(default_factory=list)
-
-
-def _set(
-    status: TranscodeJobStatus,
-    now: datetime,
-    generation: int | None,
-    type_: str,
-    value: ConditionStatus,
-    reason: str,
-    message: str,
-) -> None:
-    status.conditions = cond.set_condition(
-        status.conditions, type_, value, reason, message, now, generation
-    )
+    unschedulable_timeout: float = 300.0
+    """Seconds a pod may wait for a node before the job gives its slot back."""
+    unschedulable_requeues: int = 2
+    """Slots a job may give back that way; once spent it fails ``Unschedulable``."""
 
 
 def _attempts(obs: Observation, job: JobState) -> int:
@@ -141,8 +120,32 @@ def reconcile(obs: Observation) -> Outcome:
         return out
 
     job = obs.job
+    if phase in (Phase.PENDING, Phase.QUEUED) and released(job, status):
+        return out  # the Job given back at the requeue is still going away
+    if not job.finished and (waiting := waiting_for_node(obs.pods)) is not None:
+        unschedulable(
+            out,
+            waiting,
+            obs.now,
+            obs.generation,
+            obs.unschedulable_timeout,
+            obs.unschedulable_requeues,
+        )
+        return out
     status.phase = Phase.RUNNING
     status.attempts = _attempts(obs, job)
+    scheduled = cond.find(status.conditions, cond.SCHEDULED)
+    if scheduled is not None and scheduled.status is not ConditionStatus.TRUE:
+        status.message = "transcoding"
+        _set(
+            status,
+            obs.now,
+            obs.generation,
+            cond.SCHEDULED,
+            ConditionStatus.TRUE,
+            "PodScheduled",
+            "a node took the transcode pod",
+        )
     if obs.progress is not None and not job.finished:
         status.progress = round(obs.progress.percent, 1)
         status.fps = obs.progress.fps

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from hlsforge_api.v1alpha1 import Phase
@@ -49,6 +50,11 @@ class Runtime:
     """UIDs whose output and source this process has claimed (or found claimed for them)."""
     claiming: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Claims are decided one at a time: "is anything inside or above?" then "claim"."""
+    log_streams: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="log")
+    )
+    """Threads that follow pod logs, apart from the default executor (``asyncio.to_thread``):
+    each stream holds one for its pod's whole run. Sized by ``log_stream_threads``."""
 
     @classmethod
     def start(cls, settings: OperatorSettings) -> Runtime:
@@ -59,6 +65,7 @@ class Runtime:
             store=_stores(settings, objects),
             ownership=_ownership(settings, objects),
             s3=config,
+            log_streams=ThreadPoolExecutor(log_stream_threads(settings), thread_name_prefix="log"),
         )
 
     def forget(self, key: Key, uid: str | None = None) -> None:
@@ -66,6 +73,14 @@ class Runtime:
             table.pop(key, None)
         self.reserved.discard(key)
         self.claimed.discard(uid or "")
+
+
+def log_stream_threads(settings: OperatorSettings) -> int:
+    """One thread per pod that may run at once (``max_running``), plus a few for pods of a
+    retry or a requeued job that outlive their daemon briefly; capped, since ``max_running``
+    may be huge. Beyond the cap a stream waits for a free thread: that job's progress shows
+    late, nothing else does."""
+    return min(settings.max_running + 8, 512)
 
 
 def s3_config() -> S3Config | None:

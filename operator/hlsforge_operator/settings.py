@@ -64,7 +64,15 @@ class OperatorSettings(BaseSettings):
     """The S3 endpoint as transcoder pods reach it, when it differs from the operator's
     ``HLSFORGE_S3_ENDPOINT`` (for example an operator run outside the cluster)."""
     max_running: int = Field(default=4, ge=1, le=10_000)
-    """Cluster-wide cap on transcodes running at once; the rest wait in phase Queued."""
+    """Cluster-wide cap on transcodes running at once; the rest wait in phase Queued. A job
+    whose pod waits for a node (unschedulable) holds no slot."""
+    unschedulable_timeout_seconds: float = Field(default=300, ge=1, le=7 * 24 * 3600)
+    """Seconds a transcode pod may wait for a node (the scheduler finds none: it asks for more
+    than any node has, or the nodes are full) before its job gives its Job back and goes to the
+    back of the queue."""
+    unschedulable_requeues: int = Field(default=2, ge=0, le=100)
+    """Times a job may go back to the queue that way; then it fails with reason
+    ``Unschedulable``."""
     scratch_size_limit: str = "20Gi"
     default_cpu_request: str = "1"
     default_memory_request: str = "1Gi"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from hlsforge_api.events import Error, decode
 from hlsforge_api.events import Progress as Progress
 from hlsforge_api.exitcodes import ExitCode
 from hlsforge_operator import names
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 def _time(value: str | None) -> datetime | None:
@@ -34,6 +36,9 @@ class JobState:
     failure_message: str | None = None
     start_time: datetime | None = None
     completion_time: datetime | None = None
+    created: datetime | None = None
+    deleting: bool = False
+    """Its deletion began (a released slot, a deleted TranscodeJob): it will not run."""
 
     @property
     def finished(self) -> bool:
@@ -58,6 +63,8 @@ def job_state(body: dict[str, Any]) -> JobState:
         failure_message=failed.get("message"),
         start_time=_time(status.get("startTime")),
         completion_time=_time(status.get("completionTime")),
+        created=_time(body["metadata"].get("creationTimestamp")),
+        deleting=bool(body["metadata"].get("deletionTimestamp")),
     )
 
 
@@ -72,6 +79,10 @@ class PodState:
     terminated_reason: str | None = None
     message: str | None = None
     disrupted: bool = False
+    unschedulable: bool = False
+    """Pending because the scheduler found no node (``PodScheduled=False``, Unschedulable)."""
+    scheduling_message: str | None = None
+    """The scheduler's reason, e.g. ``0/1 nodes are available: 1 Insufficient cpu.``"""
 
 
 def _termination_message(raw: str | None) -> str | None:
@@ -97,21 +108,44 @@ def pod_state(body: dict[str, Any]) -> PodState:
     )
     state = container.get("state") or {}
     terminated = state.get("terminated") or {}
-    disrupted = any(
-        c.get("type") == "DisruptionTarget" and c.get("status") == "True"
-        for c in status.get("conditions") or []
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    disrupted = conditions.get("DisruptionTarget", {}).get("status") == "True"
+    scheduled = conditions.get("PodScheduled", {})
+    phase = status.get("phase", "Pending")
+    unschedulable = (
+        phase == "Pending"
+        and scheduled.get("status") == "False"
+        and scheduled.get("reason") == "Unschedulable"
     )
     return PodState(
         name=body["metadata"]["name"],
         created=_time(body["metadata"].get("creationTimestamp")),
-        phase=status.get("phase", "Pending"),
+        phase=phase,
         uid=body["metadata"].get("uid", ""),
         running="running" in state,
         exit_code=terminated.get("exitCode"),
         terminated_reason=terminated.get("reason"),
         message=_termination_message(terminated.get("message")),
         disrupted=disrupted,
+        unschedulable=unschedulable,
+        scheduling_message=(scheduled.get("message") or "")[:1024] or None,
     )
+
+
+def newest_pod(pods: Iterable[PodState]) -> PodState | None:
+    return max(pods, key=lambda p: p.created or _EPOCH, default=None)
+
+
+def waiting_for_node(pods: Iterable[PodState]) -> PodState | None:
+    """The newest pod when the scheduler found no node for it, else None."""
+    pod = newest_pod(pods)
+    return pod if pod is not None and pod.unschedulable else None
+
+
+def holds_slot(job: JobState, pods: Iterable[PodState]) -> bool:
+    """A Job takes a run slot while its pod runs or is about to: not once it finished, not
+    while it is being deleted, and not while its newest pod waits for a node."""
+    return not job.finished and not job.deleting and waiting_for_node(pods) is None
 
 
 # The container runtime reports a process killed by signal N as exit code 128 + N.

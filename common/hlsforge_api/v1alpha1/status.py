@@ -74,6 +74,11 @@ class TranscodeJobStatus(ApiModel):
     eta: int | None = Field(default=None, ge=0)
     """Seconds left, estimated from speed."""
     attempts: int = Field(default=0, ge=0)
+    requeues: int = Field(default=0, ge=0, le=1000)
+    """Times the job gave its run slot back because no node could take its pod."""
+    requeued_at: datetime | None = None
+    """When it last went back to the queue; the queue orders it by this instead of its
+    creation, so it waits behind the jobs that were already waiting."""
     start_time: datetime | None = None
     completion_time: datetime | None = None
     outputs: Outputs | None = None
