@@ -93,11 +93,15 @@ def test_an_extreme_sample_aspect_ratio_is_refused_before_planning(
     assert run.last("error")["reason"] == reason
 
 
-@pytest.mark.parametrize("sar", ["1/1", "1/10"])
-def test_a_tall_short_clip_with_a_sprite_finishes(clips: Clips, tmp_path: Path, sar: str) -> None:
-    """The reported case (1 s, 10 fps, 320x2160, ``--sprite``), and the same at the most
-    extreme pixel aspect accepted (displayed 32x2160: tiles 160 wide, 10800 tall)."""
-    src = _clip(tmp_path / "tall.mkv", "testsrc2=size=320x2160:rate=10", "-t", "1",
+@pytest.mark.parametrize(
+    ("size", "sar"),
+    [("320x2160", "1/1"), ("320x2160", "1/10"), ("16x7680", "1/1"), ("7680x16", "1/1")],
+)
+def test_extreme_shapes_with_a_sprite_finish(tmp_path: Path, size: str, sar: str) -> None:
+    """The reported case (1 s, 10 fps, 320x2160, ``--sprite``), the same at the most extreme
+    pixel aspect accepted (displayed 32x2160: tiles 160x10800), and the most extreme shapes
+    accepted (tiles 136x65000 and 160x2)."""
+    src = _clip(tmp_path / "shape.mkv", f"testsrc2=size={size}:rate=10", "-t", "1",
                 "-vf", f"setsar={sar}", *H264)  # fmt: skip
     out = tmp_path / "out"
     run = cli(src, out, "--sprite")
