@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -42,6 +43,23 @@ def _float(value: object) -> float | None:
     except ValueError:
         return None
     return result if math.isfinite(result) else None
+
+
+_CLOCK = re.compile(r"(\d{1,9}):([0-5]\d):([0-5]\d(?:\.\d{1,9})?)")
+
+
+def _clock(value: object) -> float | None:
+    """Matroska's ``DURATION`` tag, ``HH:MM:SS.fffffffff``, in seconds; ``None`` if not one."""
+    match = _CLOCK.fullmatch(str(value))
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    total = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return total if total > 0 else None
+
+
+def _positive(value: float | None) -> float | None:
+    return value if value is not None and value > 0 else None
 
 
 def _int(value: object) -> int | None:
@@ -92,6 +110,8 @@ def parse(ffprobe_json: str) -> ProbeResult:
                 level=_int(stream.get("level")),
                 pix_fmt=stream.get("pix_fmt"),
                 bit_rate=_int(stream.get("bit_rate")),
+                duration=_positive(_float(stream.get("duration")))
+                or _clock((stream.get("tags") or {}).get("DURATION")),
             )
         elif kind == "audio" and audio is None:
             audio = AudioStream(
@@ -99,10 +119,9 @@ def parse(ffprobe_json: str) -> ProbeResult:
                 channels=_int(stream.get("channels")) or 0,
                 sample_rate=_int(stream.get("sample_rate")),
             )
-    duration = _float(fmt.get("duration"))
     return ProbeResult(
         format_name=str(fmt.get("format_name", "")),
-        duration=duration if duration and duration > 0 else None,
+        duration=_positive(_float(fmt.get("duration"))),
         video=video,
         audio=audio,
         size_bytes=_int(fmt.get("size")),

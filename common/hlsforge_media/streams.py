@@ -23,6 +23,9 @@ class VideoStream:
     level: int | None = None
     pix_fmt: str | None = None
     bit_rate: int | None = None
+    duration: float | None = None
+    """The video stream's own duration when the container gives it (mp4 does, Matroska
+    usually not): pictures may end well before the audio, and the container's duration."""
 
     @property
     def display_size(self) -> tuple[int, int]:

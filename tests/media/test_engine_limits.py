@@ -113,6 +113,51 @@ def test_extreme_shapes_with_a_sprite_finish(tmp_path: Path, size: str, sar: str
     assert (out / "sprite.jpg").stat().st_size > 0 and (out / "poster.jpg").stat().st_size > 0
 
 
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_video_that_ends_before_its_audio_still_gets_its_thumbnails(
+    tmp_path: Path, container: str
+) -> None:
+    """1 s of 320x2160 video at 10 fps under 10 s of audio: the poster at 10 % (1.0 s) was
+    planned past the last frame, ffmpeg wrote no poster, and the run ended VerifyFailed
+    ThumbnailMissing (retried for nothing). mp4 reports the video's own duration, mkv does not:
+    the poster then falls back to the first frame."""
+    src = tmp_path / f"short_video.{container}"
+    subprocess.run(
+        [*FFMPEG, "-f", "lavfi", "-t", "1", "-i", "testsrc2=size=320x2160:rate=10",
+         "-f", "lavfi", "-t", "10", "-i", "sine=sample_rate=48000", *H264, "-c:a", "aac",
+         str(src)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    out = tmp_path / "out"
+    run = cli(src, out, "--sprite")
+    assert run.returncode == 0, run.events[-1:]
+    assert (out / "poster.jpg").stat().st_size > 0 and (out / "sprite.jpg").stat().st_size > 0
+    assert "sprite.jpg#xywh=0,0," in (out / "sprite.vtt").read_text()
+
+
+def _psnr(image: Path, reference: Path) -> float:
+    done = subprocess.run(
+        ["ffmpeg", "-nostdin", "-i", str(image), "-i", str(reference), "-lavfi", "psnr",
+         "-f", "null", "-"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return float(done.stderr.rpartition("average:")[2].split()[0])
+
+
+def test_the_poster_is_the_frame_at_its_time_not_the_first_one(
+    clips: Clips, tmp_path: Path
+) -> None:
+    src = clips("long_360p.mkv")  # 20 s: the poster is the frame at 10 %, 2.0 s
+    out = tmp_path / "out"
+    assert cli(src, out).returncode == 0
+    frames = {}
+    for at in ("0", "2"):
+        frames[at] = tmp_path / f"frame{at}.png"
+        subprocess.run([*FFMPEG, "-ss", at, "-i", str(src), "-frames:v", "1", str(frames[at])],
+                       check=True, timeout=60)  # fmt: skip
+    assert _psnr(out / "poster.jpg", frames["2"]) > _psnr(out / "poster.jpg", frames["0"]) + 10
+
+
 def test_a_file_with_too_many_streams_is_refused(tmp_path: Path) -> None:
     src = tmp_path / "many.mkv"
     copies = [arg for _ in range(Limits().max_streams) for arg in ("-map", "1:a")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -24,6 +25,7 @@ from hlsforge_media.probe import (
     validate,
 )
 from hlsforge_media.streams import AudioStream, VideoStream
+from hlsforge_transcoder.ffmpeg_args import filter_graph
 from hlsforge_transcoder.ladder import MAX_JPEG_SIDE, plan_ladder
 from hlsforge_transcoder.thumbnails import sprite_vtt
 
@@ -191,3 +193,44 @@ def test_sprite_cues_are_one_per_tile_at_most_for_the_longest_source() -> None:
     cues = sprite_vtt(sheet, 6 * 3600.0, "sprite.jpg").count("-->")
     assert 1 <= cues <= sheet.count
     assert sheet.interval_s * sheet.count >= 6 * 3600.0  # spaced out, not dropped at the end
+
+
+# -- pictures that end before the file does --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("video", "expected"),
+    [
+        ({"duration": "1.000000"}, 1.0),
+        ({"tags": {"DURATION": "00:00:01.500000000"}}, 1.5),
+        ({"duration": "nan", "tags": {"DURATION": "garbage"}}, None),
+        ({"duration": "-2", "tags": {"DURATION": "-00:00:01"}}, None),
+        ({"tags": {"DURATION": "999999999:00:00"}}, 999999999 * 3600.0),
+        ({"tags": {"DURATION": "9" * 5000 + ":00:00"}}, None),
+    ],
+)
+def test_the_video_streams_own_duration_is_read_or_unknown(
+    video: dict[str, Any], expected: float | None
+) -> None:
+    probe = parse(ffprobe_json(video, duration="10"))
+    assert probe.video is not None and probe.video.duration == expected
+
+
+@pytest.mark.parametrize("pictures", [None, 0.001, 1.0, 9.5, 10.0, 1e308])
+def test_thumbnails_and_the_held_picture_stay_within_the_file(pictures: float | None) -> None:
+    video = VideoStream("h264", 640, 360, Fraction(10), Fraction(10), duration=pictures)
+    probe = validate(ProbeResult("mov", 10.0, video, AudioStream("aac", 2)), LIMITS)
+    s = EncodingSettings.model_validate({"thumbnails": {"sprite": {"intervalSeconds": 1}}})
+    plan = plan_ladder(probe, s, LIMITS)
+    assert 0 <= plan.hold_last_picture_s < 10.0
+    assert plan.poster_at is not None and 0 <= plan.poster_at <= 10.0
+    assert plan.sprite is not None and plan.sprite.count <= 10
+    if pictures is not None and pictures < 5:
+        assert plan.hold_last_picture_s == round(10.0 - pictures, 3)
+        assert plan.poster_at <= pictures and plan.sprite.count == max(1, math.ceil(pictures))
+        assert not plan.top.copy and any("held" in note for note in plan.notes)
+        assert f"tpad=stop_mode=clone:stop_duration={plan.hold_last_picture_s:g}," in (
+            filter_graph(plan) or ""
+        )
+    else:
+        assert plan.hold_last_picture_s == 0 and "tpad" not in (filter_graph(plan) or "")

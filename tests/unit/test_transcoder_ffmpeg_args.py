@@ -50,7 +50,7 @@ def test_two_renditions_audio_and_poster_in_one_process() -> None:
         "[0:v:0]fps=30000/1001,split=3[b0][b1][bp];"
         "[b0]scale=1280:720,setsar=1,format=yuv420p[v0];"
         "[b1]scale=640:360,setsar=1,format=yuv420p[v1];"
-        "[bp]select='isnan(prev_selected_t)*gte(t\\,1.2)',scale=1280:720,setsar=1[poster]"
+        "[bp]select='eq(n\\,0)+lt(prev_selected_t\\,1.2)*gte(t\\,1.2)',scale=1280:720,setsar=1[poster]"
     )
     expected = [
         *HEAD,
@@ -65,7 +65,8 @@ def test_two_renditions_audio_and_poster_in_one_process() -> None:
         *("-hls_segment_type", "mpegts", "-hls_flags", "independent_segments+temp_file"),
         *("-hls_segment_filename", "/out/%v/seg_%05d.ts"),
         *("-var_stream_map", "v:0,a:0,name:720p v:1,a:1,name:360p", "/out/%v/index.m3u8"),
-        *("-map", "[poster]", "-frames:v", "1", "-update", "1", "-c:v", "mjpeg", "-q:v", "3"),
+        *("-map", "[poster]", "-frames:v", "2", "-fps_mode", "passthrough", "-update", "1"),
+        *("-c:v", "mjpeg", "-q:v", "3"),
         *("-map_metadata", "-1", "-f", "image2", "/out/poster.jpg"),
     ]
     got = build_args(PLAN, source=SRC_IN, demuxer="mov", out_dir="/out", limits=LIMITS)

@@ -7,6 +7,12 @@ cost almost nothing (``fps=1/N`` is not used for the sprite: it emits nothing fo
 shorter than N/2). Keyframes are forced at every segment boundary on every encoded rendition
 (``expr:gte(t,n_forced*SEG)``, IDR, no scene-cut keyframes, GOP = segment) so the hls muxer
 cuts all variants at the same instants.
+
+The poster selects the first frame and then the first frame at ``poster_at`` (at most two
+JPEGs, the second overwriting the first): a video whose pictures end before ``poster_at``
+(shorter than its audio, and no stream duration to plan with) still gets a poster. Images are
+written ``-fps_mode passthrough``: image2 defaults to constant rate, which would repeat the
+first frame to fill the gap and stop there.
 """
 
 from __future__ import annotations
@@ -45,9 +51,9 @@ def filter_graph(plan: Plan) -> str | None:
         )
     if plan.poster_at is not None:
         labels.append("bp")
-        top = plan.top
+        top, at = plan.top, _seconds(plan.poster_at)
         chains.append(
-            f"[bp]select='isnan(prev_selected_t)*gte(t\\,{_seconds(plan.poster_at)})',"
+            f"[bp]select='eq(n\\,0)+lt(prev_selected_t\\,{at})*gte(t\\,{at})',"
             f"scale={top.width}:{top.height},setsar=1[poster]"
         )
     if plan.sprite is not None:
@@ -59,7 +65,10 @@ def filter_graph(plan: Plan) -> str | None:
         )
     if not labels:
         return None
-    head = f"[0:v:0]fps={_rate(plan.fps)},split={len(labels)}" + "".join(f"[{x}]" for x in labels)
+    hold = plan.hold_last_picture_s
+    pad = f"tpad=stop_mode=clone:stop_duration={_seconds(hold)}," if hold else ""
+    head = f"[0:v:0]{pad}fps={_rate(plan.fps)},split={len(labels)}"
+    head += "".join(f"[{x}]" for x in labels)
     return ";".join([head, *chains])
 
 
@@ -133,13 +142,14 @@ def build_args(
     args += ["-hls_flags", "independent_segments+temp_file"]
     args += ["-hls_segment_filename", f"{out_dir}/%v/seg_%05d.{ext}"]
     args += ["-var_stream_map", " ".join(stream_map), f"{out_dir}/%v/{PLAYLIST}"]
-    images = (
-        ("poster", POSTER, "3", plan.poster_at is not None),
-        ("sprite", SPRITE, "4", bool(plan.sprite)),
+    images = (  # (label, file, JPEG quality, frames written: each overwrites the one before)
+        ("poster", POSTER, "3", "2" if plan.poster_at is not None else None),
+        ("sprite", SPRITE, "4", "1" if plan.sprite else None),
     )
-    for label, name, quality, wanted in images:
-        if not wanted:
+    for label, name, quality, frames in images:
+        if frames is None:
             continue
-        args += ["-map", f"[{label}]", "-frames:v", "1", "-update", "1", "-c:v", "mjpeg"]
+        args += ["-map", f"[{label}]", "-frames:v", frames, "-fps_mode", "passthrough"]
+        args += ["-update", "1", "-c:v", "mjpeg"]
         args += ["-q:v", quality, "-map_metadata", "-1", "-f", "image2", f"{out_dir}/{name}"]
     return args

@@ -90,6 +90,9 @@ class Plan:
     poster_at: float | None = None
     sprite: SpritePlan | None = None
     notes: tuple[str, ...] = ()
+    hold_last_picture_s: float = 0.0
+    """Seconds the last picture is repeated (``tpad``) when the pictures end well before the
+    file does (its sound goes on): every rendition then lasts as long as the source."""
 
     @property
     def top(self) -> PlannedRendition:
@@ -190,6 +193,17 @@ def keyframes_fit(
     return True
 
 
+def picture_gap(probe: ProbeResult, segment: int) -> float:
+    """How long the file goes on after its last picture, when the video stream's own duration
+    is known and the gap is beyond what a cut source is allowed (``run``'s tolerance); else 0."""
+    video = probe.video
+    if video is None or video.duration is None or probe.duration is None:
+        return 0.0
+    gap = probe.duration - video.duration
+    tolerance = min(segment, max(1.0, 0.02 * probe.duration))
+    return round(gap, 3) if gap > tolerance else 0.0
+
+
 def copy_refusal(
     probe: ProbeResult, settings: EncodingSettings, top: PlannedRendition, fps: Fraction
 ) -> str | None:
@@ -207,6 +221,7 @@ def copy_refusal(
         (video.sar == 1 and video.rotation == 0, "source is anamorphic or rotated"),
         (not video.variable_frame_rate and fps == video.fps, "frame rate changes"),
         (0 < source_kbps <= top.max_kbps * COPY_BITRATE_SLACK, "source bitrate too high"),
+        (picture_gap(probe, settings.segment_duration) == 0, "the pictures end before the sound"),
         (probe.keyframes is not None, "keyframes unknown"),
     )
     for ok, reason in checks:
@@ -273,10 +288,17 @@ def plan_ladder(probe: ProbeResult, settings: EncodingSettings, limits: Limits) 
         audio = AudioPlan(settings.audio.bitrate_kbps, channels)
     elif settings.audio.codec == "aac":
         notes.append("source has no audio: renditions are video only")
+    # Thumbnails show pictures: they are planned on the video's own duration when the
+    # container gives it (the audio may go on long after the last frame), never beyond the
+    # container's. ffmpeg_args still falls back to the first frame for the poster.
+    pictures = min(probe.duration, video.duration or probe.duration)
+    hold = picture_gap(probe, settings.segment_duration)
+    if hold:
+        notes.append(f"the pictures end at {pictures:.1f} s: the last one is held to the end")
     poster_at = None
     if settings.thumbnails.poster:
-        latest = max(0.0, probe.duration - 2 / float(fps))
-        wanted = probe.duration * settings.thumbnails.poster_at_percent / 100
+        latest = max(0.0, pictures - 2 / float(fps))
+        wanted = pictures * settings.thumbnails.poster_at_percent / 100
         poster_at = round(min(wanted, latest), 3)
     return Plan(
         renditions=tuple(renditions),
@@ -288,6 +310,7 @@ def plan_ladder(probe: ProbeResult, settings: EncodingSettings, limits: Limits) 
         audio=audio,
         duration=probe.duration,
         poster_at=poster_at,
-        sprite=_sprite(settings, display, probe.duration, limits),
+        sprite=_sprite(settings, display, pictures, limits),
         notes=tuple(notes),
+        hold_last_picture_s=hold,
     )
