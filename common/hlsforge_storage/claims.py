@@ -172,11 +172,17 @@ class Ownership:
             return
         self._create(space, path, source, owner, "source", "SourceConflict")
 
-    def reserve_source(self, source: str, namespace: str, name: str) -> None:
+    def reserve_source(self, source: str, namespace: str, name: str) -> bool:
         """Claim ``source`` for the TranscodeJob ``namespace/name`` before it exists (its UID is
         not known yet): the uploader does this before it creates the job for an upload, so no
-        other TranscodeJob can claim the upload first. Raises ``ClaimConflictError``."""
-        self.claim_source(source, Owner(namespace, name, RESERVED))
+        other TranscodeJob can claim the upload first. True if this call made the reservation,
+        False if it was already there (a retry, or another replica on the same name). Raises
+        ``ClaimConflictError``."""
+        owner = Owner(namespace, name, RESERVED)
+        space, path = self._space(source)
+        if self._held(space, path, source, owner, "SourceConflict"):
+            return False
+        return self._create(space, path, source, owner, "source", "SourceConflict")
 
     def release(self, location: str, owner: Owner) -> bool:
         """Drop ``owner``'s claim on ``location``; True if there was one. Another owner's
@@ -201,7 +207,7 @@ class Ownership:
 
     def _create(
         self, space: Space, path: str, location: str, owner: Owner, kind: Kind, reason: str
-    ) -> None:
+    ) -> bool:
         record = ClaimRecord(
             kind=kind,
             location=location,
@@ -211,9 +217,10 @@ class Ownership:
             created_at=self._clock(),
         )
         if space.create(self._record_key(path), record.model_dump_json().encode()):
-            return
+            return True
         if not self._held(space, path, location, owner, reason):  # raced a release
             raise ClaimError(f"the claim on {location!r} changed while it was being made")
+        return False
 
 
 def _belongs(record: ClaimRecord, owner: Owner) -> bool:

@@ -257,13 +257,21 @@ class S3Objects:
         )
 
     def presign_put(
-        self, uri: S3Uri, seconds: int | None = None, *, if_none_match: bool = False
+        self,
+        uri: S3Uri,
+        seconds: int | None = None,
+        *,
+        if_none_match: bool = False,
+        content_length: int | None = None,
     ) -> str:
         """A PUT URL for the public endpoint; ``if_none_match`` signs ``If-None-Match: *`` in,
-        so the object can be written once and never replaced through it."""
+        so the object can be written once and never replaced through it; ``content_length``
+        signs ``Content-Length`` in, so the body must be exactly that many bytes."""
         params: dict[str, Any] = {"Bucket": uri.bucket, "Key": uri.key}
         if if_none_match:
             params["IfNoneMatch"] = "*"
+        if content_length is not None:
+            params["ContentLength"] = content_length
         return self.public.generate_presigned_url(
             "put_object", Params=params, ExpiresIn=seconds or self.config.presign_seconds
         )

@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,3 +224,57 @@ def stream_until_answer(
         return StreamResult(status, json.loads(rest[:length] or b"{}"), sent)
     finally:
         sock.close()
+
+
+class PausedUpload:
+    """A chunked POST (64 KiB chunks, in a thread) that stops halfway until ``resume``: a
+    request truly in flight, held at a point the test controls. ``start`` returns once half
+    the body is sent; ``resume`` lets the rest go and returns the answer (or raises what the
+    sender met, e.g. the connection reset of a killed server)."""
+
+    def __init__(self, port: int, path: str, headers: dict[str, str], data: bytes) -> None:
+        self.port, self.path, self.headers, self.data = port, path, headers, data
+        self.halfway = threading.Event()
+        self._proceed = threading.Event()
+        self._position = 0
+        self._result: StreamResult | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._send, daemon=True)
+
+    def _chunk(self) -> bytes | None:
+        if self._position >= len(self.data):
+            return None
+        piece = self.data[self._position : self._position + 64 * 1024]
+        self._position += len(piece)
+        return piece
+
+    def _pause(self, sent: int) -> None:
+        if sent >= len(self.data) // 2 and not self.halfway.is_set():
+            self.halfway.set()
+            self._proceed.wait(60)
+
+    def _send(self) -> None:
+        try:
+            self._result = stream_until_answer(
+                self.port, self.path, self.headers, self._chunk, self._pause
+            )
+        except BaseException as exc:  # handed to the test by resume()
+            self._error = exc
+
+    def start(self) -> PausedUpload:
+        self._thread.start()
+        assert self.halfway.wait(30), "the upload never got halfway"
+        return self
+
+    def release(self) -> None:
+        """Let the rest of the body go without waiting for the answer."""
+        self._proceed.set()
+
+    def resume(self, timeout: float = 60) -> StreamResult:
+        self._proceed.set()
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the upload did not end"
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result

@@ -4,15 +4,13 @@ two replicas racing on one key make one job.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.test_uploader_harness import Uploader, stream_until_answer
+from tests.integration.test_uploader_harness import PausedUpload, Uploader
 from tests.integration.test_uploader_volume_harness import (
     AUTH,
     sibling_uploader,
@@ -50,37 +48,13 @@ def test_a_retry_with_the_same_key_returns_the_same_job(
 def test_a_concurrent_duplicate_is_409(up: Uploader, http: httpx.Client, clip: Path) -> None:
     key = {"Idempotency-Key": f"dup-{time.time_ns()}"}
     data = clip.read_bytes()
-    halfway = threading.Event()
-    proceed = threading.Event()
-    position = {"n": 0}
-
-    def chunk() -> bytes | None:
-        if position["n"] >= len(data):
-            return None
-        piece = data[position["n"] : position["n"] + 64 * 1024]
-        position["n"] += len(piece)
-        return piece
-
-    def pause(sent: int) -> None:
-        if sent >= len(data) // 2 and not halfway.is_set():
-            halfway.set()
-            proceed.wait(30)
-
-    results: list[Any] = []
-    first = threading.Thread(
-        target=lambda: results.append(
-            stream_until_answer(up.port, "/v1/uploads", {**AUTH, **key}, chunk, pause)
-        )
-    )
-    first.start()
-    assert halfway.wait(30)
+    first = PausedUpload(up.port, "/v1/uploads", {**AUTH, **key}, data).start()
     time.sleep(0.3)
     dup = http.post("/v1/uploads", content=data, headers=key)
-    proceed.set()
-    first.join(60)
+    answer = first.resume()
     assert dup.status_code == 409, dup.text
     assert dup.json()["error"] == "idempotency_conflict"
-    assert results[0].status == 201
+    assert answer.status == 201
     assert http.post("/v1/uploads", content=data, headers=key).json()["replayed"] is True
 
 
@@ -92,35 +66,12 @@ def test_two_replicas_racing_on_one_key_make_one_job(
     with sibling_uploader(up, "2") as second:
         key = {"Idempotency-Key": f"replicas-{time.time_ns()}"}
         data = clip.read_bytes()
-        halfway, proceed = threading.Event(), threading.Event()
-        position = {"n": 0}
-
-        def chunk() -> bytes | None:
-            if position["n"] >= len(data):
-                return None
-            piece = data[position["n"] : position["n"] + 64 * 1024]
-            position["n"] += len(piece)
-            return piece
-
-        def pause(sent: int) -> None:
-            if sent >= len(data) // 2 and not halfway.is_set():
-                halfway.set()
-                proceed.wait(30)
-
-        slow: list[Any] = []
-        thread = threading.Thread(
-            target=lambda: slow.append(
-                stream_until_answer(up.port, "/v1/uploads", {**AUTH, **key}, chunk, pause)
-            )
-        )
-        thread.start()
-        assert halfway.wait(30)
+        slow = PausedUpload(up.port, "/v1/uploads", {**AUTH, **key}, data).start()
         fast = httpx.post(f"{second.base}/v1/uploads", content=data, headers={**AUTH, **key})
-        proceed.set()
-        thread.join(60)
+        late = slow.resume()
         assert fast.status_code == 201 and fast.json()["replayed"] is False
-        assert slow[0].status == 201 and slow[0].body["replayed"] is True
-        assert slow[0].body["id"] == fast.json()["id"]
+        assert late.status == 201 and late.body["replayed"] is True
+        assert late.body["id"] == fast.json()["id"]
         job_id = fast.json()["id"]
         assert [f for f in uploads(up) if f.startswith(job_id)] == [f"{job_id}.mp4"]
         assert not list((up.media_root / "uploads").glob(f".{job_id}*"))  # no partial left

@@ -144,6 +144,17 @@ class UploaderSettings(BaseSettings):
             raise ValueError(
                 "HLSFORGE_ORPHAN_GRACE_SECONDS must exceed HLSFORGE_IDEMPOTENCY_TAKEOVER_SECONDS"
             )
+        # The longest a live upload's partial file can go unwritten: one body window, plus one
+        # write buffer arriving at the slowest rate allowed.
+        quiet = (
+            self.body_idle_timeout_seconds
+            + self.write_buffer_bytes / self.body_min_bytes_per_second
+        )
+        if self.orphan_grace_seconds <= quiet:
+            raise ValueError(
+                f"HLSFORGE_ORPHAN_GRACE_SECONDS must exceed {quiet:.0f} s, the longest a live "
+                "upload's partial file can go unwritten (body window + write buffer / min rate)"
+            )
         return self
 
     @field_validator("tokens", "cors_origins", "admins", mode="before")

@@ -21,16 +21,18 @@ Locations, source deletes and the commit lookups of delivery go through the oper
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
 from starlette.responses import Response
 
 from hlsforge_api.errors import StorageError
 from hlsforge_media.media_input import MediaInput, s3_object_input
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.multipart import AlreadyExists, MultipartWriter
-from hlsforge_storage.s3 import ObjectStoreError, S3Objects
+from hlsforge_storage.s3 import ObjectStoreError, S3Objects, wrap
 from hlsforge_storage.s3_store import S3Store
 from hlsforge_uploader.delivery.from_bucket import S3Delivery
 from hlsforge_uploader.errors import NotFound
@@ -152,6 +154,40 @@ class S3Storage:
     def delete(self, location: str) -> bool:
         self.ours(location)  # never an object of another bucket
         return self.store.delete_source(location)
+
+    def committed_input(self, location: str) -> MediaInput:
+        return probe_input(self.objects, self.ours(location))
+
+    def source_digest(self, location: str) -> str | None:
+        uri = self.ours(location)
+        digest = hashlib.sha256()
+        try:
+            body = self.objects.client.get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
+            with body:
+                for block in body.iter_chunks(1 << 20):
+                    digest.update(block)
+        except (ClientError, BotoCoreError) as exc:
+            failure = wrap(exc, f"GET {uri}")
+            if failure.missing:
+                return None
+            raise StorageError("ReadFailed", str(failure)) from None
+        return digest.hexdigest()
+
+    def source_locations(self, limit: int) -> list[str]:
+        area = S3Uri(self.bucket, self.uploads_dir)
+        found: list[str] = []
+        try:
+            for info in self.objects.listing(area):
+                if "/" not in info.key.removeprefix(area.prefix):  # not direct/<id>/...
+                    found.append(str(S3Uri(self.bucket, info.key)))
+                    if len(found) >= limit:
+                        break
+        except ObjectStoreError as exc:
+            raise StorageError("ListFailed", str(exc)) from None
+        return found
+
+    def remove_stale_partials(self, written_before: float) -> int:
+        return 0  # unfinished multipart uploads: the bucket's AbortIncompleteMultipartUpload
 
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
         try:

@@ -65,6 +65,26 @@ class Storage(Protocol):
         """Delete a committed source; True if it existed. Raises ``StorageError``."""
         ...
 
+    def committed_input(self, location: str) -> Path | MediaInput:
+        """What ffprobe reads for the committed source ``location``."""
+        ...
+
+    def source_digest(self, location: str) -> str | None:
+        """SHA-256 (hex) of the committed source ``location`` (reads every byte: for the rare
+        recovery of an upload cut off before its job), None if it is gone."""
+        ...
+
+    def source_locations(self, limit: int) -> list[str]:
+        """Up to ``limit`` committed sources directly in the uploads area: never a partial
+        upload, never a direct upload's staging folder. Raises ``StorageError``."""
+        ...
+
+    def remove_stale_partials(self, written_before: float) -> int:
+        """Delete partial uploads last written before ``written_before`` (epoch seconds): what
+        a killed process left. A volume's ``.<name>.part-*`` files; a bucket's unfinished
+        multipart uploads are left to its lifecycle rule (0). Returns how many went."""
+        ...
+
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
         """The answer for file ``relative`` (already ``delivery.rules.check_path``-ed) of the job
         output ``output``. Blocking (run it in a thread); raises ``NotFound`` for a file that

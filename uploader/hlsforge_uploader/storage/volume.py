@@ -11,6 +11,7 @@ when it reads, verifies and deletes the same files.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -106,6 +107,45 @@ class VolumeStorage:
 
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
         return from_volume.respond(self.store, output, relative)
+
+    def committed_input(self, location: str) -> Path:
+        return self.store.path(location)
+
+    def source_digest(self, location: str) -> str | None:
+        digest = hashlib.sha256()
+        try:
+            with self.store.path(location).open("rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError("ReadFailed", f"cannot read {location}: {exc}") from exc
+        return digest.hexdigest()
+
+    def _upload_entries(self) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(self.root / self.uploads_dir) as entries:
+                return [e for e in entries if e.is_file(follow_symlinks=False)]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StorageError("ListFailed", f"cannot list {self.uploads_dir}: {exc}") from exc
+
+    def source_locations(self, limit: int) -> list[str]:
+        names = [e.name for e in self._upload_entries() if not e.name.startswith(".")]
+        return [f"{self.uploads_dir}/{name}" for name in sorted(names)[:limit]]
+
+    def remove_stale_partials(self, written_before: float) -> int:
+        removed = 0
+        for entry in self._upload_entries():
+            if not (entry.name.startswith(".") and ".part-" in entry.name):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat(follow_symlinks=False).st_mtime < written_before:
+                    Path(entry.path).unlink()
+                    removed += 1
+        return removed
 
     def free_bytes(self) -> int | None:
         try:

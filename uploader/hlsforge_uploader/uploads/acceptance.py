@@ -21,6 +21,7 @@ from hlsforge_media.media_input import MediaInput
 from hlsforge_media.probe import validate
 from hlsforge_storage.claim_spaces import ClaimError
 from hlsforge_storage.claims import RESERVED, ClaimConflictError, Owner
+from hlsforge_uploader.auth.stamp import stamp
 from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import InvalidMedia, InvalidOptions, StorageFailed, UpstreamFailed
 from hlsforge_uploader.jobs.manifest import build_job
@@ -56,29 +57,38 @@ async def create_job(
     opts: UploadOptions,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
+    *,
+    owner: str | None = None,
+    source_bytes: int | None = None,
 ) -> Obj:
-    """Create the TranscodeJob ``upload_id`` reading the committed source ``location``.
+    """Create the TranscodeJob ``upload_id`` reading the committed source ``location``,
+    labelled with the ``owner`` token's name and annotated with its ``source_bytes`` (what
+    the token's visibility and hourly quota read).
 
     On any failure the source is deleted (no job names it) and the failure raised as an
-    ``ApiError``, except ``JobExists``, which the caller resolves (a replay or a race).
+    ``ApiError``, except ``JobExists``, which the caller resolves (a replay or a race): then
+    the source is left alone, as it is the existing job's (two retries that both took over a
+    cut-off upload, ``recovery``, meet here).
     """
     output = clients.storage.output_location(upload_id)
     await _reserve(clients, location, upload_id)
     try:
+        labels, annotations = stamp(labels, annotations, owner, source_bytes)
         manifest = build_job(upload_id, location, output, opts, labels, annotations)
         created = await to_thread.run_sync(clients.store.create, manifest)
-    except (ValidationError, JobRejected, JobExists, KubeError) as exc:
+    except JobExists:
+        raise
+    except (ValidationError, JobRejected, KubeError) as exc:
         try:
             await to_thread.run_sync(clients.storage.delete, location)
         except StorageError as cleanup:
             log.warning("could not delete the source %s of a refused job: %s", location, cleanup)
         await _unreserve(clients, location, upload_id)
-        if isinstance(exc, JobExists):
-            raise
         if isinstance(exc, KubeError):
             raise UpstreamFailed(str(exc)) from None
         raise InvalidOptions(str(exc)) from None
     clients.metrics.uploads.labels("created").inc()
+    clients.quotas.created(created)
     return created
 
 

@@ -37,6 +37,14 @@ def new_upload_id() -> str:
     return _NAME_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(20))
 
 
+_UPLOAD_ID = re.compile(r"^up-(?:k[0-9a-f]{32}|[a-z2-7]{20})$")
+
+
+def is_upload_id(name: str) -> bool:
+    """A name this uploader gives uploads (``new_upload_id``, ``upload_id_for_key``)."""
+    return _UPLOAD_ID.match(name) is not None
+
+
 def key_hash(token: str, key: str) -> str:
     """SHA-256 (hex) of the key scoped to the caller, so callers never see each other's keys."""
     if not _KEY.match(key):

@@ -29,6 +29,7 @@ from hlsforge_uploader.uploads.acceptance import create_job, get_job, probe
 from hlsforge_uploader.uploads.body import Ingest
 from hlsforge_uploader.uploads.form import MultipartReader
 from hlsforge_uploader.uploads.rate_floor import RateFloor, TooSlowError
+from hlsforge_uploader.uploads.recovery import JobSpec, Same, reserve, take_over, unreserve
 
 Obj = dict[str, Any]
 
@@ -37,12 +38,21 @@ class Receiver:
     """One upload in flight: owns its sink, so every failure path removes the partial file."""
 
     def __init__(
-        self, clients: Clients, settings: UploaderSettings, upload_id: str, store: bool, keyed: bool
+        self,
+        clients: Clients,
+        settings: UploaderSettings,
+        upload_id: str,
+        store: bool,
+        keyed: bool,
+        owner: str | None = None,
     ) -> None:
         self.clients = clients
+        self.owner = owner
+        """The name of the token uploading (the job's ``hlsforge.io/token`` label)."""
         self.upload_id = upload_id
         self.store = store
         self.ingest = Ingest(settings.max_upload_bytes, settings.write_buffer_bytes, digest=keyed)
+        self.takeover_s = settings.idempotency_takeover_seconds
         self.sink: UploadSink | None = None
 
     async def take(self, data: bytes) -> None:
@@ -144,35 +154,71 @@ async def complete(
     assert sink is not None and receiver.ingest.sniffed is not None
     container = receiver.ingest.sniffed.container
     upload_id = receiver.upload_id
-    try:
-        await to_thread.run_sync(sink.finish)
-        await to_thread.run_sync(lambda: probe(clients.prober, sink.probe_input(), container))
-        location = await to_thread.run_sync(sink.commit)
-    except AlreadyCommitted:
-        return await raced(clients, upload_id, hashed, request_fp)
-    except StorageError as exc:
-        raise StorageFailed(exc.message) from None
-
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
     if hashed is not None and request_fp is not None:
         labels[idem.LABEL_KEY] = idem.label_value(hashed)
         annotations[idem.ANNOTATION_KEY] = hashed
         annotations[idem.ANNOTATION_FINGERPRINT] = request_fp
+    spec = JobSpec(opts, labels, annotations, receiver.owner, receiver.ingest.received)
+    # Reserved before the file takes its final name: a stored file always has a reservation,
+    # whose age tells a retry whether the request that stored it is gone (``recovery``).
+    made = await reserve(clients, sink.location, upload_id)
     try:
-        created = await create_job(clients, upload_id, location, opts, labels, annotations)
+        await to_thread.run_sync(sink.finish)
+        await to_thread.run_sync(lambda: probe(clients.prober, sink.probe_input(), container))
+        location = await to_thread.run_sync(sink.commit)
+    except AlreadyCommitted:
+        return await raced(clients, receiver, spec, hashed, request_fp)
+    except BaseException as exc:
+        if made:
+            await unreserve(clients, sink.location, upload_id)
+        if isinstance(exc, StorageError):
+            raise StorageFailed(exc.message) from None
+        raise
+    try:
+        created = await create_job(
+            clients,
+            upload_id,
+            location,
+            opts,
+            labels,
+            annotations,
+            owner=receiver.owner,
+            source_bytes=receiver.ingest.received,
+        )
     except JobExists:
-        return await raced(clients, upload_id, hashed, request_fp)
+        return await raced(clients, receiver, spec, hashed, request_fp)
     return created, False
 
 
 async def raced(
-    clients: Clients, upload_id: str, hashed: str | None, request_fp: str | None
+    clients: Clients,
+    receiver: Receiver,
+    spec: JobSpec,
+    hashed: str | None,
+    request_fp: str | None,
 ) -> tuple[Obj, bool]:
-    """Another replica committed this keyed upload first: a replay if it is the same request."""
+    """This keyed upload's name is taken: a replay if its job exists and is the same request;
+    else the stored file is another request's still in flight (409), or a cut-off one's,
+    finished here (``recovery.take_over``)."""
+    upload_id = receiver.upload_id
     found = await get_job(clients, upload_id)
-    if found is None or hashed is None or request_fp is None:
+    if hashed is None or request_fp is None:
         raise IdempotencyConflict("a request with this Idempotency-Key is still in progress")
+    if found is None:
+        sniffed = receiver.ingest.sniffed
+        assert receiver.sink is not None and sniffed is not None
+        same = Same(receiver.ingest.digest(), sniffed.container)
+        location = receiver.sink.location
+        try:
+            created = await take_over(clients, receiver.takeover_s, upload_id, location, spec, same)
+        except JobExists:
+            found = await get_job(clients, upload_id)
+        else:
+            return created, False
+        if found is None:
+            raise IdempotencyConflict("a request with this Idempotency-Key is still in progress")
     idem.check_replay(found["metadata"].get("annotations"), hashed, request_fp)
     clients.metrics.uploads.labels("replayed").inc()
     return found, True
