@@ -6,6 +6,7 @@ through, and an oversized head is 431. The uploader is the real process (uvicorn
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from tests.hostile_clients import PARTIAL_HEAD, raw_exchange, slowloris, stalled_crowd, status_of
-from tests.integration.test_uploader_harness import Uploader
+from tests.integration.test_uploader_harness import Uploader, wait_for
 from tests.integration.test_uploader_volume_harness import AUTH, sibling_uploader
 
 pytestmark = pytest.mark.cluster
@@ -83,3 +84,25 @@ def test_an_oversized_head_is_431(up: Uploader) -> None:
         assert status_of(answer) == 431 and b'"headers_too_large"' in answer, answer[:200]
     # A head within the caps is served as usual.
     assert httpx.get(f"{up.base}/v1/jobs", headers=AUTH, timeout=10).status_code == 200
+
+
+def test_at_the_cap_with_every_connection_serving_a_request_a_new_one_is_503(
+    up: Uploader, clip: Path
+) -> None:
+    """Only connections waiting for headers are shed: uploads in progress never are."""
+    with sibling_uploader(up, "full", HLSFORGE_HTTP_MAX_CONNECTIONS="8") as full:
+        address = ("127.0.0.1", full.port)
+        head = "POST /v1/uploads HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n"
+        head += f"Authorization: {AUTH['Authorization']}\r\nContent-Type: video/mp4\r\n\r\n"
+        uploads = [socket.create_connection(address, timeout=10) for _ in range(8)]
+        try:
+            for sock in uploads:
+                sock.sendall(head.encode() + clip.read_bytes()[:65536])  # serving: mid-body
+            time.sleep(0.5)
+            answer = raw_exchange(address, b"GET /v1/jobs HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status_of(answer) == 503 and b'"overloaded"' in answer, answer
+        finally:
+            for sock in uploads:
+                sock.close()
+        # The uploads' connections closed, the next request is served.
+        wait_for("a free slot", lambda: httpx.get(f"{full.base}/readyz").status_code == 200, 10)
