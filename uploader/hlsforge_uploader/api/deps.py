@@ -6,12 +6,12 @@ once by the app's lifespan and kept on ``app.state``; these functions hand them 
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hlsforge_uploader.auth.callers import Caller, resolve
 from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import Unauthorized
 from hlsforge_uploader.jobs.view import Urls
@@ -36,22 +36,24 @@ SettingsDep = Annotated[UploaderSettings, Depends(get_settings)]
 ClientsDep = Annotated[Clients, Depends(get_clients)]
 WsClientsDep = Annotated[Clients, Depends(get_ws_clients)]
 
-_bearer = HTTPBearer(auto_error=False, description="A token from HLSFORGE_TOKENS / token file")
+_bearer = HTTPBearer(
+    auto_error=False, description="A named token (HLSFORGE_TOKENS / token file / token dir)"
+)
 
 
-def check_token(presented: str | None, settings: UploaderSettings) -> str:
-    """The presented token if it is one of the accepted ones (constant-time compare)."""
-    accepted = settings.accepted_tokens()
-    if presented and any(hmac.compare_digest(presented.encode(), t.encode()) for t in accepted):
-        return presented
-    raise Unauthorized("a valid bearer token is required")
+def caller_of(presented: str | None, settings: UploaderSettings) -> Caller:
+    """The caller whose token is ``presented`` (``auth.callers.resolve``), or 401."""
+    found = resolve(presented, settings.token_entries(), settings.admins)
+    if found is None:
+        raise Unauthorized("a valid bearer token is required")
+    return found
 
 
-def require_token(
+def require_caller(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    return check_token(credentials.credentials if credentials else None, settings)
+) -> Caller:
+    return caller_of(credentials.credentials if credentials else None, settings)
 
 
 def ws_token(websocket: WebSocket) -> str | None:
@@ -63,6 +65,24 @@ def ws_token(websocket: WebSocket) -> str | None:
         if proto.startswith("bearer."):
             return str(proto[len("bearer.") :])
     return None
+
+
+CallerDep = Annotated[Caller, Depends(require_caller)]
+"""The caller of a request: 401 without a valid token."""
+
+
+def check_token(presented: str | None, settings: UploaderSettings) -> str:
+    """The presented token, once it resolved to a caller (for routes not yet on CallerDep)."""
+    caller_of(presented, settings)
+    assert presented is not None
+    return presented
+
+
+def require_token(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    return check_token(credentials.credentials if credentials else None, settings)
 
 
 TokenDep = Annotated[str, Depends(require_token)]

@@ -3,7 +3,9 @@
 Messages are JSON: first ``{"type": "snapshot", "resourceVersion", "jobs": [...]}`` (or, when
 the client reconnects with ``?resourceVersion=<last seen>`` that is still in the history, the
 changes it missed), then ``{"type": "ADDED"|"MODIFIED"|"DELETED", "resourceVersion", "job"}``.
-Auth: ``Authorization: Bearer`` or the subprotocols ``hlsforge.v1, bearer.<token>``.
+Auth: ``Authorization: Bearer`` or the subprotocols ``hlsforge.v1, bearer.<token>``; a
+caller gets the changes of its own jobs only (an admin: every job), and another token's job
+is closed with 4404 as a job that does not exist.
 A bad token is refused before the handshake (HTTP 403). Close codes: 4404 no such job,
 1013 too slow or not ready (reconnect).
 """
@@ -21,7 +23,7 @@ from hlsforge_uploader.api.deps import (
     WS_PROTOCOL,
     SettingsDep,
     WsClientsDep,
-    check_token,
+    caller_of,
     urls_for,
     ws_token,
 )
@@ -58,7 +60,7 @@ async def _serve(
     resume: str | None,
 ) -> None:
     try:
-        check_token(ws_token(websocket), settings)
+        caller = caller_of(ws_token(websocket), settings)
     except Unauthorized:
         await websocket.close(code=4401, reason="a valid bearer token is required")
         return
@@ -68,11 +70,11 @@ async def _serve(
     except TimeoutError:
         await websocket.close(code=1013, reason="the job watch is not ready")
         return
-    if name is not None and name not in broadcaster.history.objects:
-        found = None
-        if JOB_ID_RE.match(name):
+    if name is not None:
+        found = broadcaster.history.objects.get(name)
+        if found is None and JOB_ID_RE.match(name):
             found = await to_thread.run_sync(clients.store.get, name)
-        if found is None:
+        if found is None or not caller.owns(found):  # another token's job: as if none
             # Accepted first, so the client sees the code (a close before accept is a 403).
             await _accept(websocket)
             await websocket.close(code=4404, reason=f"no job {name!r}")
@@ -80,7 +82,7 @@ async def _serve(
     await _accept(websocket)
     base = str(websocket.base_url).replace("ws://", "http://", 1).replace("wss://", "https://", 1)
     urls = urls_for(base, settings)
-    sub, missed = broadcaster.subscribe(name, resume)
+    sub, missed = broadcaster.subscribe(name, resume, caller.owns)
     clients.metrics.websocket_clients.inc()
     receiver: asyncio.Task[Any] = asyncio.create_task(websocket.receive())
     try:
@@ -90,7 +92,7 @@ async def _serve(
                 {
                     "type": "snapshot",
                     "resourceVersion": broadcaster.history.last_rv,
-                    "jobs": [view(obj, urls).to_wire() for obj in jobs],
+                    "jobs": [view(obj, urls).to_wire() for obj in jobs if caller.owns(obj)],
                 }
             )
         else:

@@ -12,7 +12,7 @@ from typing import Annotated
 from anyio import to_thread
 from fastapi import APIRouter, Header, Response
 
-from hlsforge_uploader.api.deps import ClientsDep, TokenDep
+from hlsforge_uploader.api.deps import CallerDep, ClientsDep
 from hlsforge_uploader.api.helpers import check_id
 from hlsforge_uploader.delivery import rules
 from hlsforge_uploader.errors import NotFound, UpstreamFailed
@@ -36,7 +36,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["delivery"])
 async def hls_file(
     job_id: str,
     path: str,
-    _: TokenDep,
+    caller: CallerDep,
     clients: ClientsDep,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
@@ -48,7 +48,7 @@ async def hls_file(
             obj = await to_thread.run_sync(clients.store.get, job_id)
         except KubeError as exc:
             raise UpstreamFailed(str(exc)) from None
-    if obj is None or (obj.get("status") or {}).get("phase") != "Succeeded":
+    if obj is None or not caller.owns(obj) or (obj.get("status") or {}).get("phase") != "Succeeded":
         raise NotFound(f"job {job_id!r} has no output (it does not exist or has not succeeded)")
     output = str(obj["spec"]["output"])
     return await to_thread.run_sync(clients.storage.deliver, output, relative, range_header)
