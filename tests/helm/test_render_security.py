@@ -41,7 +41,8 @@ def test_transcoder_service_account_has_no_token_and_no_rbac() -> None:
     docs = render()
     sa = one(docs, "ServiceAccount", "transcoder")
     assert sa["automountServiceAccountToken"] is False
-    subjects = [s["name"] for d in docs if d["kind"].endswith("Binding") for s in d["subjects"]]
+    bindings = [d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    subjects = [s["name"] for d in bindings for s in d["subjects"]]
     assert subjects and "hf-hlsforge-transcoder" not in subjects
 
 
