@@ -33,7 +33,7 @@ def record(
 def test_a_retry_takes_over_only_a_reservation_older_than_the_takeover_time() -> None:
     assert not cut_off(record(age_s=119), NOW, 120)
     assert cut_off(record(age_s=120), NOW, 120)
-    assert cut_off(None, NOW, 120)  # stored by a version that reserved after storing
+    assert not cut_off(None, NOW, 120)  # a file no upload reserved is never adopted
 
 
 def test_a_reservation_belongs_to_one_job_name_in_one_namespace() -> None:

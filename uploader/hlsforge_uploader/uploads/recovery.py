@@ -7,7 +7,8 @@ reservation's ``created_at`` says when the request reached that point. Its owner
 create the job within seconds (a probe and one API call); a reservation older than
 ``HLSFORGE_IDEMPOTENCY_TAKEOVER_SECONDS`` with still no job means that owner is gone:
 
-- younger -> 409 ``idempotency_conflict`` (a concurrent duplicate, or a retry too early);
+- younger, or no reservation at all (not an upload's file) -> 409 ``idempotency_conflict``
+  (a concurrent duplicate, or a retry too early);
 - older, and the stored bytes are the retry's bytes (SHA-256) -> the retry probes the stored
   file and creates the job itself (201); different bytes -> 422 ``idempotency_key_reused``;
 - a racing replica that takes over too meets it on the job's name (``JobExists``): one job.
@@ -62,11 +63,10 @@ def reserved_for(record: ClaimRecord, namespace: str, name: str) -> bool:
 
 
 def cut_off(record: ClaimRecord | None, now: datetime, takeover_s: float) -> bool:
-    """Whether the request that stored the file is taken as gone. No record at all (a file
-    stored by a version that reserved after storing) is cut off too: nothing can prove it alive,
-    and the job's name still settles a race."""
+    """Whether the request that stored the file is taken as gone. A file with no reservation
+    at all was not stored by an upload of this version (which reserves first): never adopted."""
     if record is None:
-        return True
+        return False
     return (now - record.created_at).total_seconds() >= takeover_s
 
 
