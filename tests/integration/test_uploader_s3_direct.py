@@ -70,9 +70,13 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", seconds=2)
 
 
-def start(uploader: Uploader, options: dict[str, Any] | None = None) -> dict[str, Any]:
+def start(
+    uploader: Uploader, options: dict[str, Any] | None = None, size: int = 1000
+) -> dict[str, Any]:
+    """A ticket for a file of exactly ``size`` bytes."""
     r = httpx.post(
         f"{uploader.base}/v1/uploads/direct",
+        params={"size": size},
         content=json.dumps(options) if options is not None else b"",
         headers={**AUTH, "Content-Type": "application/json"},
         timeout=30,
@@ -95,7 +99,7 @@ def complete(uploader: Uploader, ticket: dict[str, Any]) -> httpx.Response:
 
 def test_a_direct_upload_becomes_a_job_on_another_replica(pair: Pair, clip: Path) -> None:
     options = {"priority": 7, "sourcePolicy": "Retain"}
-    ticket = start(pair.first, options)
+    ticket = start(pair.first, options, size=clip.stat().st_size)
     upload_id = ticket["id"]
     assert ticket["method"] == "PUT" and ticket["headers"] == {"If-None-Match": "*"}
     assert ticket["complete"] == f"/v1/uploads/{upload_id}/complete"
@@ -103,7 +107,7 @@ def test_a_direct_upload_becomes_a_job_on_another_replica(pair: Pair, clip: Path
     assert "expiresAt" in ticket
     assert put(ticket, clip.read_bytes()).status_code == 200
     # Written once: the signed If-None-Match refuses a second PUT (nothing can be swapped in).
-    assert put(ticket, b"something else").status_code == 412
+    assert put(ticket, bytes(clip.stat().st_size)).status_code == 412
 
     done = complete(pair.second, ticket)  # the options were kept in the bucket, not in memory
     assert done.status_code == 201, done.text
@@ -151,7 +155,13 @@ def test_a_refused_file_is_deleted_with_its_record(
         if content is not None
         else pad_mp4(clip, tmp_path / "big.mp4", CAP + 1).read_bytes()
     )
-    ticket = start(pair.first)
+    if content is None:  # too large: refused when the ticket is asked for, nothing stored
+        r = httpx.post(f"{pair.first.base}/v1/uploads/direct", headers=AUTH,
+                       params={"size": len(data)}, timeout=30)  # fmt: skip
+        assert r.status_code == status and r.json()["error"] == error, r.text
+        assert [k for k in pair.objects() if not k.startswith("uploads/direct/")] == before
+        return
+    ticket = start(pair.first, size=len(data))
     assert put(ticket, data).status_code == 200
     r = complete(pair.second, ticket)
     assert r.status_code == status and r.json()["error"] == error, r.text
@@ -163,9 +173,49 @@ def test_a_refused_file_is_deleted_with_its_record(
 
 def test_invalid_options_are_refused_before_anything_is_stored(pair: Pair) -> None:
     before = pair.objects()
-    r = httpx.post(f"{pair.first.base}/v1/uploads/direct", headers=AUTH,
+    r = httpx.post(f"{pair.first.base}/v1/uploads/direct", headers=AUTH, params={"size": 1000},
                    content=json.dumps({"video": {"codec": "h265"}}))  # fmt: skip
     assert r.status_code == 422 and r.json()["error"] == "invalid_options"
-    r = httpx.post(f"{pair.first.base}/v1/uploads/direct", content=b"{}")
+    r = httpx.post(f"{pair.first.base}/v1/uploads/direct", content=b"{}", params={"size": 1})
     assert r.status_code == 401
     assert pair.objects() == before
+
+
+def staged_uri(pair: Pair, ticket: dict[str, Any]) -> S3Uri:
+    return S3Uri(pair.bucket, f"uploads/direct/{ticket['id']}/source")
+
+
+def test_a_ticket_takes_exactly_its_declared_size(pair: Pair, clip: Path) -> None:
+    """The presigned PUT signs ``Content-Length``: versitygw refuses any other size."""
+    data = clip.read_bytes()
+    ticket = start(pair.first, size=len(data))
+    for wrong in (data + b"\0" * 4096, data[:-1]):
+        r = put(ticket, wrong)
+        assert r.status_code == 403, r.text  # SignatureDoesNotMatch
+    assert pair.staged(ticket["id"]) == [f"uploads/direct/{ticket['id']}/request.json"]
+    assert put(ticket, data).status_code == 200
+    assert complete(pair.first, ticket).status_code == 201
+
+
+def test_completion_refuses_a_file_of_another_size(pair: Pair, clip: Path) -> None:
+    """Whatever the store let through (one that does not check the signed length), completion
+    compares the stored size with the declared one: 422, the file deleted, no job."""
+    data = clip.read_bytes()
+    before = [k for k in pair.objects() if not k.startswith("uploads/direct/")]
+    for stored in (data + b"\0" * 100, data[: len(data) // 2]):
+        ticket = start(pair.first, size=len(data))
+        pair.server.objects().put(staged_uri(pair, ticket), stored)
+        r = complete(pair.second, ticket)
+        assert r.status_code == 422 and r.json()["error"] == "size_mismatch", r.text
+        assert pair.staged(ticket["id"]) == []
+        jobs = pair.cluster.get_json("tj", "-n", pair.namespace)["items"]
+        assert ticket["id"] not in [j["metadata"]["name"] for j in jobs]
+    assert [k for k in pair.objects() if not k.startswith("uploads/direct/")] == before
+
+
+def test_a_ticket_needs_a_size(pair: Pair) -> None:
+    for params in ({}, {"size": "0"}, {"size": "-1"}, {"size": "many"}):
+        r = httpx.post(f"{pair.first.base}/v1/uploads/direct", headers=AUTH, params=params,
+                       timeout=30)  # fmt: skip
+        assert r.status_code == 400 and r.json()["error"] == "bad_request", r.text
+        assert "size" in r.json()["detail"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -47,3 +48,14 @@ def test_copy_parts_cover_every_byte_once(size: int) -> None:
 def test_a_huge_copy_grows_its_parts_to_stay_within_10000() -> None:
     parts = part_ranges(6 * 1024**4, part=5 << 20)
     assert len(parts) <= 10_000
+
+
+def test_a_pending_upload_keeps_its_declared_size() -> None:
+    expires = datetime(2026, 1, 1, tzinfo=UTC)
+    sized = PendingUpload("up-abc", {}, expires, 1234)
+    assert PendingUpload.parse(sized.render()) == sized
+    assert PendingUpload.parse(PendingUpload("up-abc", {}, expires).render()).size is None
+    for bad in (0, -1, 1 << 50, "12", 1.5, True):
+        text = sized.render().replace(b'"size": 1234', f'"size": {json.dumps(bad)}'.encode())
+        with pytest.raises(ValueError, match="size"):
+            PendingUpload.parse(text)

@@ -44,16 +44,21 @@ class DirectUploads:
     def keys(self, upload_id: str) -> DirectKeys:
         return DirectKeys(self.storage.bucket, self.storage.uploads_dir, upload_id)
 
-    def create(self, upload_id: str, options: dict[str, object], now: datetime) -> Ticket:
-        """Record the pending upload and presign its PUT (valid ``HLSFORGE_S3_PRESIGN_SECONDS``)."""
+    def create(
+        self, upload_id: str, options: dict[str, object], now: datetime, size: int
+    ) -> Ticket:
+        """Record the pending upload and presign its PUT (valid ``HLSFORGE_S3_PRESIGN_SECONDS``)
+        for a body of exactly ``size`` bytes (a signed ``Content-Length``)."""
         keys = self.keys(upload_id)
         seconds = self.objects.config.presign_seconds
         expires = now + timedelta(seconds=seconds)
-        record = PendingUpload(upload_id, dict(options), expires)
+        record = PendingUpload(upload_id, dict(options), expires, size)
         if not self.objects.put(keys.record, record.render(), if_none_match=True,
                                 content_type="application/json"):  # fmt: skip
             raise ObjectStoreError("PreconditionFailed", f"{upload_id} is already pending")
-        url = self.objects.presign_put(keys.staged, seconds, if_none_match=True)
+        url = self.objects.presign_put(
+            keys.staged, seconds, if_none_match=True, content_length=size
+        )
         return Ticket(url, dict(PUT_HEADERS), expires)
 
     def pending(self, upload_id: str) -> PendingUpload | None:

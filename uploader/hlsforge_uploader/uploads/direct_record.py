@@ -6,7 +6,8 @@ and be visible to every replica, without a second job store: they are a small JS
 the bucket next to the staged file, ``<uploads>/direct/<id>/request.json``, written with
 ``If-None-Match: *`` when the upload is created. The staged file is
 ``<uploads>/direct/<id>/source``; the presigned PUT carries ``If-None-Match: *`` too, so once
-written it cannot be replaced (nothing can be swapped in after ``complete`` checked it). Both
+written it cannot be replaced (nothing can be swapped in after ``complete`` checked it), and
+the declared size as a signed ``Content-Length``, so it takes no other number of bytes. Both
 are deleted once the job exists (or the file was refused); a bucket lifecycle rule on
 ``<uploads>/direct/`` expires what abandoned uploads leave.
 """
@@ -61,14 +62,20 @@ class PendingUpload:
     """``UploadOptions`` in wire form (validated when the upload was created)."""
     expires_at: datetime
     """When the presigned PUT stops working."""
+    size: int | None = None
+    """The size the client declared: the presigned PUT signs it as ``Content-Length``, and
+    ``complete`` refuses a file of any other size. None only in records written before sizes
+    were declared."""
 
     def render(self) -> bytes:
-        body = {
+        body: dict[str, Any] = {
             "schema": SCHEMA,
             "id": self.upload_id,
             "options": self.options,
             "expiresAt": self.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
+        if self.size is not None:
+            body["size"] = self.size
         return json.dumps(body, sort_keys=True).encode()
 
     @classmethod
@@ -81,4 +88,7 @@ class PendingUpload:
         if not isinstance(upload_id, str) or not isinstance(options, dict):
             raise ValueError("the direct-upload record lacks its id or options")
         expires = datetime.strptime(str(body.get("expiresAt")), "%Y-%m-%dT%H:%M:%SZ")
-        return cls(upload_id, options, expires.replace(tzinfo=UTC))
+        size = body.get("size")
+        if size is not None and (type(size) is not int or not 0 < size < 1 << 50):
+            raise ValueError("the direct-upload record's size is not a byte count")
+        return cls(upload_id, options, expires.replace(tzinfo=UTC), size)
