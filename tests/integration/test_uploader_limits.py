@@ -148,6 +148,7 @@ def test_a_direct_upload_beyond_a_maximum_gets_no_ticket(
     with s3_uploader(kube_cluster, s3_server, namespace, bucket, scratch, **LIMITS) as direct:
         r = httpx.post(
             f"{direct.base}/v1/uploads/direct",
+            params={"size": 4096},
             content=json.dumps({"priority": 4, "maxRetries": 3}),
             headers={**AUTH, "Content-Type": "application/json"},
             timeout=30,
@@ -156,6 +157,7 @@ def test_a_direct_upload_beyond_a_maximum_gets_no_ticket(
         assert object_keys(s3_server, bucket) == []  # no pending record, no ticket
         ok = httpx.post(
             f"{direct.base}/v1/uploads/direct",
+            params={"size": 4096},
             content=json.dumps({"priority": 3}),
             headers={**AUTH, "Content-Type": "application/json"},
             timeout=30,
