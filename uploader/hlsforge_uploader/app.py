@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from hlsforge_uploader.metrics import Metrics
 from hlsforge_uploader.prober.client import open_prober
 from hlsforge_uploader.settings import UploaderSettings, get_settings
 from hlsforge_uploader.storage.backend import open_backend
+from hlsforge_uploader.uploads import orphans
 
 
 def create_app(settings: UploaderSettings | None = None) -> FastAPI:
@@ -62,9 +64,19 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
         )
         app.state.inflight_keys = set()
         watch.start()
+        sweeper = asyncio.create_task(
+            orphans.run(
+                app.state.clients,
+                settings.orphan_grace_seconds,
+                settings.orphan_sweep_interval_seconds,
+            )
+        )
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             watch.stop()
             api.close()  # type: ignore[no-untyped-call]
 
