@@ -14,8 +14,9 @@ import pytest
 from fastapi import FastAPI
 
 from hlsforge_api.v1alpha1 import TranscodeJobSpec
-from hlsforge_uploader.api.deps import check_token
+from hlsforge_uploader.api.deps import caller_of
 from hlsforge_uploader.app import create_app
+from hlsforge_uploader.auth.callers import Caller
 from hlsforge_uploader.errors import Unauthorized
 from hlsforge_uploader.settings import UploaderSettings
 
@@ -75,14 +76,37 @@ def test_openapi_documents_every_resource(tmp_path: Path) -> None:
 def test_tokens_come_from_env_and_a_rotating_secret_file(tmp_path: Path) -> None:
     secret = tmp_path / "tokens"
     secret.write_text("from-secret\n\n")
-    s = settings(tmp_path, tokens="a,b", token_file=secret)
-    assert check_token("from-secret", s) == "from-secret"
-    assert check_token("b", s) == "b"
+    s = settings(tmp_path, tokens="a,bob=b", token_file=secret)
+    assert caller_of("from-secret", s) == Caller("default", admin=True)
+    assert caller_of("b", s) == Caller("bob", admin=False)
+    assert caller_of("a", s) == Caller("default", admin=True)
     secret.write_text("rotated\n")
-    assert check_token("rotated", s) == "rotated"
-    for bad in ("from-secret", "", None, "a,b"):
+    assert caller_of("rotated", s).name == "default"
+    for bad in ("from-secret", "", None, "a,bob=b", "bob=b"):
         with pytest.raises(Unauthorized):
-            check_token(bad, s)
+            caller_of(bad, s)
+
+
+def test_docs_and_metrics_are_public_behind_a_token_or_off(tmp_path: Path) -> None:
+    public = create_app(settings(tmp_path))
+    assert request(public, "GET", "/docs").status_code == 200
+    assert "/metrics" in request(public, "GET", "/openapi.json").json()["paths"]
+    guarded = create_app(settings(tmp_path, docs="token", metrics_auth=True))
+    for path in ("/openapi.json", "/docs"):
+        assert request(guarded, "GET", path).status_code == 401, path
+        ok = request(guarded, "GET", path, headers={"Authorization": "Bearer t1"})
+        assert ok.status_code == 200, path
+    assert (
+        "/v1/uploads"
+        in request(guarded, "GET", "/openapi.json", headers={"Authorization": "Bearer t1"}).json()[
+            "paths"
+        ]
+    )
+    assert request(guarded, "GET", "/metrics").status_code == 401
+    off = create_app(settings(tmp_path, docs="off", metrics_port=0))
+    for path in ("/openapi.json", "/docs", "/redoc", "/metrics"):
+        assert request(off, "GET", path).status_code == 404, path
+    assert "/metrics" not in off.openapi()["paths"]
 
 
 def test_openapi_documents_the_upload_options_as_the_spec_does(tmp_path: Path) -> None:

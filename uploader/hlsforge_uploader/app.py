@@ -15,15 +15,18 @@ from fastapi.staticfiles import StaticFiles
 
 from hlsforge_uploader import errors
 from hlsforge_uploader.api import openapi
+from hlsforge_uploader.api.metrics_server import include_metrics, serving_metrics
 from hlsforge_uploader.api.routes import (
     dashboard,
     direct_uploads,
+    docs,
     events,
     health,
     hls,
     jobs,
     uploads,
 )
+from hlsforge_uploader.auth.limiter import QuotaBook
 from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.jobs.broadcast import Broadcaster
 from hlsforge_uploader.k8s import JobStore, JobWatch, api_client
@@ -46,8 +49,11 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
         api = api_client()
         store = JobStore(api, settings.namespace)
 
+        quotas = QuotaBook(settings.quotas, lambda: broadcaster.history.objects.values())
+
         def on_change(kind: str, obj: dict[str, object]) -> None:
             metrics.watch_events.labels(kind).inc()
+            quotas.record(kind, obj)
             broadcaster.from_thread_change(kind, obj)
 
         watch = JobWatch(
@@ -61,6 +67,7 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
             direct=backend.direct,
             prober=open_prober(settings.prober_socket, settings.prober_limits),
             ownership=backend.ownership,
+            quotas=quotas,
         )
         app.state.inflight_keys = set()
         watch.start()
@@ -72,7 +79,12 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
             )
         )
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.metrics_port is not None:
+                    app.state.metrics_port = await stack.enter_async_context(
+                        serving_metrics(settings, app.state.clients, settings.metrics_port)
+                    )
+                yield
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -85,6 +97,10 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
         version="v1",
         summary="Upload videos, follow their TranscodeJobs live, play the HLS they produce.",
         lifespan=lifespan,
+        # HLSFORGE_DOCS: public (FastAPI's own routes), token (routes.docs) or off.
+        docs_url="/docs" if settings.docs == "public" else None,
+        redoc_url="/redoc" if settings.docs == "public" else None,
+        openapi_url="/openapi.json" if settings.docs == "public" else None,
     )
     app.dependency_overrides[get_settings] = lambda: settings
     errors.install(app)
@@ -100,6 +116,10 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
         )
     for module in (health, direct_uploads, uploads, jobs, hls, events, dashboard):
         app.include_router(module.router)
+    if settings.docs == "token":
+        app.include_router(docs.router)
+    if settings.metrics_port is None:  # else on its own port, opened by the lifespan
+        include_metrics(app, settings)
     settings.static_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/ui/static", StaticFiles(directory=settings.static_dir), name="static")
     return app

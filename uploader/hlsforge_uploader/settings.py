@@ -170,10 +170,6 @@ class UploaderSettings(BaseSettings):
         env = [t.get_secret_value() for t in self.tokens]
         return all_entries(env, self.token_file, self.token_dir)
 
-    def accepted_tokens(self) -> list[str]:
-        """Every accepted token, whatever its name."""
-        return [token for _, token in self.token_entries()]
-
 
 class ProberSettings(BaseSettings):
     """The prober container (``python3 -m hlsforge_uploader.prober``): same variable names as

@@ -71,23 +71,6 @@ CallerDep = Annotated[Caller, Depends(require_caller)]
 """The caller of a request: 401 without a valid token."""
 
 
-def check_token(presented: str | None, settings: UploaderSettings) -> str:
-    """The presented token, once it resolved to a caller (for routes not yet on CallerDep)."""
-    caller_of(presented, settings)
-    assert presented is not None
-    return presented
-
-
-def require_token(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    return check_token(credentials.credentials if credentials else None, settings)
-
-
-TokenDep = Annotated[str, Depends(require_token)]
-
-
 def urls_for(request_base: str, settings: UploaderSettings) -> Urls:
     return Urls((settings.public_url or request_base).rstrip("/"))
 

@@ -1,10 +1,9 @@
-"""Probes and metrics: the only routes without a token (kubelet and Prometheus call them)."""
+"""Probes: routes without a token (the kubelet calls them). ``/metrics`` is in ``metrics``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hlsforge_uploader.api.deps import ClientsDep
 from hlsforge_uploader.models import Health
@@ -30,8 +29,3 @@ async def readyz(clients: ClientsDep) -> JSONResponse:
     ok = all(checks.values())
     body = Health(status="ok" if ok else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
-
-
-@router.get("/metrics", response_class=Response)
-async def metrics(clients: ClientsDep) -> Response:
-    return Response(generate_latest(clients.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from hlsforge_uploader.api.deps import ClientsDep, SettingsDep, TokenDep, UrlsDep
+from hlsforge_uploader.api.deps import CallerDep, ClientsDep, SettingsDep, UrlsDep
 from hlsforge_uploader.api.helpers import created_response, parse_options
+from hlsforge_uploader.auth.callers import Caller
 from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import ApiError, BadRequest, IdempotencyConflict, InsufficientStorage
 from hlsforge_uploader.jobs.view import Urls
@@ -60,13 +61,14 @@ _BODY_DOC: dict[str, Any] = {
     openapi_extra=_BODY_DOC,
     responses={
         413: {"description": "The upload exceeds the size limit"},
+        429: {"description": "A quota of this token is spent (see Retry-After)"},
         422: {"description": "Not a video we accept, invalid options, or a reused key"},
         409: {"description": "A request with this Idempotency-Key is in progress"},
     },
 )
 async def create_upload(
     request: Request,
-    token: TokenDep,
+    caller: CallerDep,
     settings: SettingsDep,
     clients: ClientsDep,
     urls: UrlsDep,
@@ -74,8 +76,12 @@ async def create_upload(
     idempotency_key: Annotated[str | None, Header(max_length=idem.MAX_KEY_LENGTH)] = None,
 ) -> JSONResponse:
     """Upload a video and create its TranscodeJob; returns where to follow and play it."""
+    length = request.headers.get("content-length") or ""
+    declared = int(length) if length.isdigit() and len(length) <= 19 else None
     try:
-        return await _create(request, token, settings, clients, urls, options, idempotency_key)
+        # The token's quotas, before a byte of the body is read (429 + Retry-After).
+        with clients.quotas.upload(caller, declared, time.time()):
+            return await _create(request, caller, settings, clients, urls, options, idempotency_key)
     except ApiError as exc:
         clients.metrics.rejections.labels(getattr(exc, "reason", None) or exc.code).inc()
         raise
@@ -83,7 +89,7 @@ async def create_upload(
 
 async def _create(
     request: Request,
-    token: str,
+    caller: Caller,
     settings: UploaderSettings,
     clients: Clients,
     urls: Urls,
@@ -117,7 +123,7 @@ async def _create(
     )
     query_options = parse_options(options_text, limits)  # fail fast, before reading the body
 
-    hashed = idem.key_hash(token, key) if key is not None else None
+    hashed = idem.key_hash(caller.name, key) if key is not None else None
     inflight: set[str] = request.app.state.inflight_keys
     existing: dict[str, Any] | None = None
     if hashed is not None:
@@ -130,7 +136,9 @@ async def _create(
             existing = await get_job(clients, upload_id)
         else:
             upload_id = idem.new_upload_id()
-        receiver = Receiver(clients, settings, upload_id, existing is None, hashed is not None)
+        receiver = Receiver(
+            clients, settings, upload_id, existing is None, hashed is not None, caller.name
+        )
         try:
             await receive(
                 request.stream(),
