@@ -10,6 +10,7 @@ from tests.helm.chart import (
     Doc,
     env_of,
     find,
+    named,
     one,
     render,
 )
@@ -40,15 +41,13 @@ def test_token_secret_is_generated_given_or_taken_from_an_existing_secret() -> N
     docs = render({"auth.existingSecret": "my-token"})
     assert not find(docs, "Secret")
     volumes = one(docs, "Deployment", "uploader")["spec"]["template"]["spec"]["volumes"]
-    assert {
-        "name": "token",
-        "secret": {"secretName": "my-token", "items": [{"key": "token", "path": "token"}]},
-    } in volumes
+    # The whole Secret: every key is a named token (test_render_auth.py).
+    assert {"name": "token", "secret": {"secretName": "my-token"}} in volumes
 
 
 def test_uploader_service_ingress_and_settings() -> None:
     docs = render({"uploader.service.type": "NodePort", "uploader.service.nodePort": "30080"})
-    service = one(docs, "Service", "uploader")
+    service = named(docs, "Service", "hf-hlsforge-uploader")
     assert service["spec"]["ports"][0]["nodePort"] == 30080
     assert "app.kubernetes.io/component" in service["spec"]["selector"]
     assert "helm.sh/chart" not in service["spec"]["selector"]
@@ -62,7 +61,7 @@ def test_uploader_service_ingress_and_settings() -> None:
         one(render({"uploader.corsOrigins[0]": "https://a.example"}), "Deployment", "uploader")
     )
     assert env["HLSFORGE_HOST"] == "0.0.0.0"  # noqa: S104 - in a pod, behind its Service
-    assert env["HLSFORGE_TOKEN_FILE"] == "/var/run/hlsforge/token/token"  # noqa: S105
+    assert env["HLSFORGE_TOKEN_DIR"] == "/var/run/hlsforge/token"  # noqa: S105
     assert env["HLSFORGE_CORS_ORIGINS"] == "https://a.example"
     assert env["HLSFORGE_MAX_UPLOAD_BYTES"] == "21474836480"
 
@@ -70,7 +69,7 @@ def test_uploader_service_ingress_and_settings() -> None:
 def test_service_monitors_are_optional() -> None:
     assert not find(render(), "ServiceMonitor")
     monitors = find(render({"metrics.serviceMonitor.enabled": "true"}), "ServiceMonitor")
-    assert sorted(m["spec"]["endpoints"][0]["port"] for m in monitors) == ["http", "metrics"]
+    assert [m["spec"]["endpoints"][0]["port"] for m in monitors] == ["metrics", "metrics"]
 
 
 def test_helm_test_hook_uploads_through_the_service() -> None:
