@@ -155,13 +155,13 @@ def test_two_jobs_naming_one_source_the_second_is_refused(env: Env) -> None:
 
 
 def test_a_high_priority_job_cannot_take_a_queued_jobs_output(env: Env) -> None:
-    # The blocker holds the only slot: its pod asks for more CPU than the node has (2), and
-    # no more than the platform's per-job maximum (8).
+    # The blocker holds the only slot with a transcode that really runs (a pod the scheduler
+    # cannot place would hold no slot): a minute of noise takes far longer than the steps below.
     env.api.create_tj(
         "blocker",
-        source=env.clip("blocker.mp4", seconds=1, size="160x90"),
+        source=env.clip("blocker.mp4", seconds=60, size="640x360", noise=True),
         output="hls/blocker",
-        resources={"requests": {"cpu": "8"}, "limits": {"cpu": "8"}},
+        renditions=LADDER,
     )
     env.wait_phase("blocker", {"Running"}, timeout=60)
     env.api.create_tj("queued", source=env.clip("queued.mp4", seconds=1), output="hls/q", **SMALL)
