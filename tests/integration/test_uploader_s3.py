@@ -253,7 +253,8 @@ def test_a_keyed_retry_replays_and_an_existing_object_is_never_replaced(
     # An object already sits where this key's upload must go (another replica's, say):
     # completing the multipart upload with If-None-Match: * fails, nothing is overwritten.
     other = f"taken-{time.time_ns()}"
-    upload_id = idem.upload_id_for_key(idem.key_hash(TOKEN, other))
+    # Keys are scoped to the token's name; TOKEN, given bare, is the token named "default".
+    upload_id = idem.upload_id_for_key(idem.key_hash("default", other))
     taken = S3Uri(env.bucket, f"uploads/{upload_id}.mp4")
     assert env.server.objects().put(taken, b"first writer")
     r = http.post("/v1/uploads", content=clip.read_bytes(), headers={"Idempotency-Key": other})
