@@ -42,11 +42,12 @@ def raw_exchange(address: Address, request: bytes, timeout: float = 30.0) -> byt
             if not data:
                 return answer
             answer += data
-            if _complete(answer):
+            if response_complete(answer):
                 return answer
 
 
-def _complete(answer: bytes) -> bool:
+def response_complete(answer: bytes) -> bool:
+    """Whether ``answer`` holds a whole response with a Content-Length."""
     head, sep, body = answer.partition(b"\r\n\r\n")
     if not sep:
         return False
@@ -89,7 +90,7 @@ def slowloris(address: Address, head: bytes, every: float, give_up: float) -> Sl
             except ConnectionResetError:
                 return Slowloris(sent, time.monotonic() - started, answer)
             answer += data
-            if not data:
+            if not data or response_complete(answer):
                 return Slowloris(sent, time.monotonic() - started, answer)
         return Slowloris(sent, None, answer)
 

@@ -21,6 +21,7 @@ from tests.hostile_clients import (
     PARTIAL_HEAD,
     Address,
     raw_exchange,
+    response_complete,
     slowloris,
     stalled_crowd,
     status_of,
@@ -30,6 +31,8 @@ HEADER_TIMEOUT = 10.0
 """The chart's default ``uploader.http.headerTimeoutSeconds`` (the suite installs defaults)."""
 BODY_WINDOW = 60.0
 """The uploader's default body window (``body_idle_timeout_seconds``)."""
+CONCURRENT_UPLOADS = 8
+"""The chart's default ``auth.quotas.concurrentUploads``."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class Target:
     token: str
     clip: Path
     """A short valid MP4."""
+    other_token: str
+    """A named token of its own for the quota case, so the suite's normal uploads (``token``)
+    keep their allowance."""
 
 
 @dataclass(frozen=True)
@@ -166,12 +172,36 @@ def slow_body(target: Target) -> Answer:
     with socket.create_connection(target.address, timeout=BODY_WINDOW * 2 + 15) as sock:
         sock.sendall(head + target.clip.read_bytes()[:64])
         raw = b""
-        while b"\r\n\r\n" not in raw:
+        while not response_complete(raw):
             data = sock.recv(65536)
             if not data:
                 break
             raw += data
     return answer_of(raw, f"answered after {time.monotonic() - started:.0f} s")
+
+
+def uploads_beyond_the_token_quota(target: Target) -> Answer:
+    """``auth.quotas.concurrentUploads`` (8) uploads of one token in flight, then a ninth."""
+    head = request(
+        target,
+        "/v1/uploads",
+        token=target.other_token,
+        length=10_000_000,
+        headers={"Content-Type": "video/mp4"},
+    )
+    socks = []
+    try:
+        for _ in range(CONCURRENT_UPLOADS):
+            sock = socket.create_connection(target.address, timeout=30)
+            socks.append(sock)
+            sock.sendall(head + target.clip.read_bytes()[:65536])  # in flight: mid-body
+        time.sleep(1)
+        raw = raw_exchange(target.address, head)
+    finally:
+        for sock in socks:
+            sock.close()
+    retry = next((x for x in raw.split(b"\r\n") if x.lower().startswith(b"retry-after:")), b"")
+    return answer_of(raw, retry.decode())
 
 
 def stalled_crowd_and_upload(target: Target) -> Answer:
@@ -206,4 +236,6 @@ CASES = [
     Case("a head a byte a second", 408, "request_timeout", slow_head),
     Case("a body below the rate floor", 408, "upload_stalled", slow_body),
     Case("an upload among 300 stalled connections", 201, None, stalled_crowd_and_upload),
+    Case("a 9th upload in flight for one token", 429, "quota_exceeded",
+         uploads_beyond_the_token_quota),
 ]  # fmt: skip

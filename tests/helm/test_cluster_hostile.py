@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -35,9 +36,13 @@ RSS_GROWTH_KIB = 48 * 1024
 """The most the abuse may leave behind in RSS."""
 
 
+OTHER_TOKEN = f"h{secrets.token_hex(20)}"
+"""The named token ``hostile`` (the quota case's own)."""
+
+
 @pytest.fixture(scope="module")
 def release(kube_cluster: KubeCluster, images: str) -> Iterator[str]:
-    with installed(kube_cluster, images, "hostile") as ns:
+    with installed(kube_cluster, images, "hostile", f"auth.tokens.hostile={OTHER_TOKEN}") as ns:
         yield ns
 
 
@@ -96,7 +101,7 @@ def test_hostile_clients_get_their_answers_and_a_normal_upload_succeeds(
     url = f"http://{ip}:{port}"
     wait_for("the uploader Service", lambda: answers(f"{url}/v1/jobs", token), timeout=60)
     clip = make_clip(tmp_path / "clip.mp4", seconds=2)
-    target = Target((ip, port), token, clip)
+    target = Target((ip, port), token, clip, OTHER_TOKEN)
     pod, uid, restarts = uploader_pod(kube_cluster, ns)
     rss_before = rss_kib(kube_cluster, ns, pod)
 
