@@ -21,9 +21,10 @@ from hlsforge_api.events import Done, Event, Planned, encode
 from hlsforge_api.events import Progress as ProgressEvent
 from hlsforge_api.exitcodes import ExitCode
 from hlsforge_api.v1alpha1 import EncodingSettings
-from hlsforge_media.limits import runtime_limits
-from hlsforge_transcoder.__main__ import done_event
+from hlsforge_media.limits import DEFAULT_LIMITS, runtime_limits
+from hlsforge_transcoder.__main__ import deadline_seconds, done_event
 from hlsforge_transcoder.dispatch import run_job
+from hlsforge_transcoder.run_deadline import supervise
 
 _RENDITION = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_-]{0,31}):(?P<height>\d+):(?P<kbps>\d+)$")
 
@@ -54,6 +55,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-copy", action="store_true", help="always re-encode the top rendition")
     p.add_argument("--no-poster", action="store_true", help="do not write poster.jpg")
     p.add_argument("--sprite", action="store_true", help="also write sprite.jpg + sprite.vtt")
+    p.add_argument(
+        "--deadline-seconds",
+        type=deadline_seconds,
+        default=DEFAULT_LIMITS.run_deadline_s,
+        help="wall-clock limit on the whole run, as in the container; then it exits 7 "
+        "(Stalled, RunDeadline) with nothing committed",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> EncodingSettings:
@@ -106,7 +114,8 @@ def _summary(event: Done) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Console()
+    """Validate the arguments, then run the engine under the same whole-run watchdog as the
+    container (``run_deadline.supervise``: a forked child does the work)."""
     err = Console(stderr=True)
     try:
         settings = settings_from_args(args)
@@ -117,6 +126,20 @@ def run(args: argparse.Namespace) -> int:
             err.print(f"[red]error:[/] {exc}")
         return int(ExitCode.USAGE)
 
+    def report(exc: TranscodeError) -> None:
+        """What the watchdog says when the child could not say it (it was killed)."""
+        if args.json:
+            sys.stdout.write(encode(exc.to_event()))
+            sys.stdout.flush()
+        else:
+            err.print(f"[red]{exc.exit_code.reason}[/] ({exc.reason}): {exc.message}")
+
+    return supervise(lambda: _work(args, settings), args.deadline_seconds, report=report)
+
+
+def _work(args: argparse.Namespace, settings: EncodingSettings) -> int:
+    out = Console()
+    err = Console(stderr=True)
     if args.json:
 
         def emit(event: Event) -> None:

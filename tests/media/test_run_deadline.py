@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Clips, engine_argv, leftovers, run_json
+from .conftest import Clips, cli, engine_argv, leftovers, run_json
 
 pytestmark = pytest.mark.media
 
@@ -48,6 +48,22 @@ def test_the_deadline_stops_a_real_encode_and_everything_it_started(
     error = run.last("error")
     assert (error["category"], error["reason"]) == ("Stalled", "RunDeadline")
     assert run.of("progress"), "the deadline should have caught ffmpeg at work"
+    assert elapsed < 2 + 10  # deadline + grace: by construction of run_deadline, not a goal
+    assert not out.exists() and leftovers(out) == []
+    assert _processes_mentioning(str(out)) == [], "ffmpeg outlived the run"
+
+
+def test_the_cli_runs_under_the_same_deadline(clips: Clips, tmp_path: Path) -> None:
+    # ``hlsforge transcode`` is the engine on a laptop: the same watchdog, the same exit code.
+    out = tmp_path / "out"
+    started = time.monotonic()
+    run = cli(
+        clips("long_360p.mkv"), out, "--no-poster", "--preset", "medium", "--deadline-seconds", "2"
+    )
+    elapsed = time.monotonic() - started
+    assert run.returncode == 7, run.events[-1:]
+    error = run.last("error")
+    assert (error["category"], error["reason"]) == ("Stalled", "RunDeadline")
     assert elapsed < 2 + 10  # deadline + grace: by construction of run_deadline, not a goal
     assert not out.exists() and leftovers(out) == []
     assert _processes_mentioning(str(out)) == [], "ffmpeg outlived the run"
