@@ -56,7 +56,7 @@ def test_uploads_are_probed_by_a_container_that_holds_no_credential(
         env = prober["exec_env"]
         assert "HLSFORGE_PROBER_SOCKET" in env
         assert not [k for k in env if k.startswith("AWS_") or "TOKEN" in k], env
-        assert "HLSFORGE_TOKEN_FILE" in uploader["exec_env"]  # the control
+        assert "HLSFORGE_TOKEN_DIR" in uploader["exec_env"]  # the control
         # the prober made itself non-dumpable: even its own uid cannot read its environ or
         # reach its descriptors (a taken-over ffprobe cannot reach another upload's fd)
         assert str(prober["pid1_env"]).startswith("unreadable"), prober["pid1_env"]
