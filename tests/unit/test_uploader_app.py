@@ -17,8 +17,9 @@ from hlsforge_api.v1alpha1 import TranscodeJobSpec
 from hlsforge_uploader.api.deps import caller_of
 from hlsforge_uploader.app import create_app
 from hlsforge_uploader.auth.callers import Caller
-from hlsforge_uploader.errors import Unauthorized
+from hlsforge_uploader.errors import Unauthorized, UploaderBusy
 from hlsforge_uploader.settings import UploaderSettings
+from hlsforge_uploader.uploads.capacity import UploadSlots
 
 
 def settings(tmp_path: Path, **kwargs: object) -> UploaderSettings:
@@ -122,3 +123,20 @@ def test_openapi_documents_the_upload_options_as_the_spec_does(tmp_path: Path) -
     direct = spec["paths"]["/v1/uploads/direct"]["post"]["requestBody"]["content"]
     assert direct["application/json"]["schema"] == {"$ref": "#/components/schemas/UploadOptions"}
     assert "Rendition" in schemas
+
+
+def test_uploads_in_flight_cap_follows_the_memory_budget() -> None:
+    mib = 1024**2
+    volume = UploaderSettings(upload_memory_bytes=256 * mib, write_buffer_bytes=mib)
+    assert volume.uploads_in_flight_cap() == 256
+    bucket = UploaderSettings(
+        storage="s3", s3_bucket="b", upload_memory_bytes=256 * mib, write_buffer_bytes=mib
+    )
+    assert bucket.uploads_in_flight_cap() == 256 // 25  # three 8 MiB parts + the buffer each
+    slots = UploadSlots(2, retry_after=3)
+    with slots.hold(), slots.hold():
+        with pytest.raises(UploaderBusy) as busy, slots.hold():
+            pass
+        assert busy.value.headers() == {"Retry-After": "3"}
+    with slots.hold():
+        assert slots.held == 1

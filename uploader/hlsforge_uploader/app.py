@@ -35,6 +35,7 @@ from hlsforge_uploader.prober.client import open_prober
 from hlsforge_uploader.settings import UploaderSettings, get_settings
 from hlsforge_uploader.storage.backend import open_backend
 from hlsforge_uploader.uploads import orphans
+from hlsforge_uploader.uploads.capacity import UploadSlots
 
 
 def create_app(settings: UploaderSettings | None = None) -> FastAPI:
@@ -68,6 +69,9 @@ def create_app(settings: UploaderSettings | None = None) -> FastAPI:
             prober=open_prober(settings.prober_socket, settings.prober_limits),
             ownership=backend.ownership,
             quotas=quotas,
+            upload_slots=UploadSlots(
+                settings.uploads_in_flight_cap(), settings.quotas.busy_retry_seconds
+            ),
         )
         app.state.inflight_keys = set()
         watch.start()

@@ -20,6 +20,7 @@ from hlsforge_uploader.prober.client import LocalProber, Prober
 from hlsforge_uploader.prober.sandbox import SandboxLimits
 from hlsforge_uploader.storage.bucket_direct import DirectUploads
 from hlsforge_uploader.storage.interface import Storage
+from hlsforge_uploader.uploads.capacity import UploadSlots
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Clients:
     """Where uploads are ffprobed: the prober container, or a sandboxed child of ours."""
     quotas: QuotaBook = field(default_factory=lambda: QuotaBook(TokenQuotas(), tuple))
     """Per-token quotas (none by default); the app's counts hourly bytes from the watch."""
+    upload_slots: UploadSlots = field(default_factory=lambda: UploadSlots(1_000))
+    """Uploads this replica streams at once, all tokens together (the memory they hold)."""
     ownership: Ownership | None = None
     """Where each upload is reserved for its TranscodeJob before the job exists (None: not
     reserved; the operator still claims it at its first look)."""

@@ -72,6 +72,21 @@ class QuotaExceeded(ApiError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class UploaderBusy(ApiError):
+    """This replica streams as many uploads as its memory budget allows
+    (``uploads.capacity``); unlike a quota, no one token is at fault."""
+
+    status = 503
+    code = "busy"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, extra={"retryAfter": retry_after})
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class UploadIncomplete(ApiError):
     """A direct upload was completed before its file was PUT to storage."""
 

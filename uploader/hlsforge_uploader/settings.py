@@ -92,6 +92,11 @@ class UploaderSettings(BaseSettings):
     """All non-file multipart fields of one form together (at most 16 parts per form)."""
     write_buffer_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)
     """Bytes gathered before one write to storage: bounds memory per upload."""
+    upload_memory_bytes: int = Field(default=256 * 1024**2, ge=16 * 1024**2, le=64 * 1024**3)
+    """Memory the uploads one replica streams may hold together. Each holds its write buffer
+    (plus about three S3 parts in S3 mode), so this divided by that is how many uploads stream
+    at once, all tokens together; one more is 503 ``busy`` with Retry-After. Leave the pod's
+    memory limit about 128 MiB above it."""
     job_limits: JobLimits = Field(default_factory=JobLimits)
     """Per-job maxima (``HLSFORGE_JOB_LIMITS__CPU`` ...): options beyond one are 422
     ``invalid_options`` naming the field, before the body is stored; the priority ceiling of
@@ -163,6 +168,11 @@ class UploaderSettings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def uploads_in_flight_cap(self) -> int:
+        """How many uploads one replica streams at once (``upload_memory_bytes`` / one's)."""
+        one = self.write_buffer_bytes + (3 * self.s3_part_bytes if self.storage == "s3" else 0)
+        return max(1, self.upload_memory_bytes // one)
 
     def token_entries(self) -> list[tuple[str, str]]:
         """Every (name, token) accepted now, from ``tokens``, ``token_file`` and ``token_dir``

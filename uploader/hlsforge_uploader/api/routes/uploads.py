@@ -62,6 +62,7 @@ _BODY_DOC: dict[str, Any] = {
     responses={
         413: {"description": "The upload exceeds the size limit"},
         429: {"description": "A quota of this token is spent (see Retry-After)"},
+        503: {"description": "This uploader streams as many uploads as it may (Retry-After)"},
         422: {"description": "Not a video we accept, invalid options, or a reused key"},
         409: {"description": "A request with this Idempotency-Key is in progress"},
     },
@@ -79,8 +80,9 @@ async def create_upload(
     length = request.headers.get("content-length") or ""
     declared = int(length) if length.isdigit() and len(length) <= 19 else None
     try:
-        # The token's quotas, before a byte of the body is read (429 + Retry-After).
-        with clients.quotas.upload(caller, declared, time.time()):
+        # The token's quotas, then this replica's room, before a byte of the body is read
+        # (429 / 503, both with Retry-After).
+        with clients.quotas.upload(caller, declared, time.time()), clients.upload_slots.hold():
             return await _create(request, caller, settings, clients, urls, options, idempotency_key)
     except ApiError as exc:
         clients.metrics.rejections.labels(getattr(exc, "reason", None) or exc.code).inc()
