@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
@@ -68,12 +69,17 @@ class JobStore:
         self.custom = client.CustomObjectsApi(api)
 
     def create(self, manifest: Obj) -> Obj:
+        """Create one TranscodeJob. ``KubeError`` is ambiguous: the connection broke, or the
+        API server failed (5xx), maybe after the job was stored; ask ``get`` which it was."""
+        name = manifest["metadata"]["name"]
         try:
             created: Any = self.custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, manifest
             )
         except ApiException as exc:
-            raise _fail(exc, f"create {manifest['metadata']['name']}") from None
+            raise _fail(exc, f"create {name}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise KubeError(f"create {name}: the connection failed ({exc})") from None
         return dict(created)
 
     def get(self, name: str) -> Obj | None:
@@ -85,6 +91,8 @@ class JobStore:
             if exc.status == 404:
                 return None
             raise _fail(exc, f"get {name}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise KubeError(f"get {name}: the connection failed ({exc})") from None
         return dict(found)
 
     def list_page(

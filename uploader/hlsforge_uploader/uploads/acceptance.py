@@ -65,10 +65,13 @@ async def create_job(
     labelled with the ``owner`` token's name and annotated with its ``source_bytes`` (what
     the token's visibility and hourly quota read).
 
-    On any failure the source is deleted (no job names it) and the failure raised as an
-    ``ApiError``, except ``JobExists``, which the caller resolves (a replay or a race): then
-    the source is left alone, as it is the existing job's (two retries that both took over a
-    cut-off upload, ``recovery``, meet here).
+    When the job is refused (its manifest invalid) the source is deleted (no job names it)
+    and the failure raised as an ``ApiError``. ``JobExists`` is the caller's to resolve (a
+    replay or a race): then the source is left alone, as it is the existing job's (two retries
+    that both took over a cut-off upload, ``recovery``, meet here). A failure that leaves it
+    unknown whether the job was stored (the connection broke, a 5xx) never deletes the
+    source: if the job is there after all, this is a success; if not, the source stays
+    reserved for a keyed retry to finish (``recovery``) or the orphan sweep to remove.
     """
     output = clients.storage.output_location(upload_id)
     await _reserve(clients, location, upload_id)
@@ -78,18 +81,36 @@ async def create_job(
         created = await to_thread.run_sync(clients.store.create, manifest)
     except JobExists:
         raise
-    except (ValidationError, JobRejected, KubeError) as exc:
+    except KubeError as exc:
+        stored = await _stored_after_all(clients, upload_id, location)
+        if stored is None:
+            raise UpstreamFailed(
+                f"{exc}; the upload is kept: retry with the same Idempotency-Key"
+            ) from None
+        log.warning("create %s failed (%s), but the job was stored: going on", upload_id, exc)
+        created = stored
+    except (ValidationError, JobRejected) as exc:
         try:
             await to_thread.run_sync(clients.storage.delete, location)
         except StorageError as cleanup:
             log.warning("could not delete the source %s of a refused job: %s", location, cleanup)
         await _unreserve(clients, location, upload_id)
-        if isinstance(exc, KubeError):
-            raise UpstreamFailed(str(exc)) from None
         raise InvalidOptions(str(exc)) from None
     clients.metrics.uploads.labels("created").inc()
     clients.quotas.created(created)
     return created
+
+
+async def _stored_after_all(clients: Clients, name: str, location: str) -> Obj | None:
+    """The job ``name`` reading ``location`` if a create that failed stored it anyway."""
+    try:
+        found = await to_thread.run_sync(clients.store.get, name)
+    except KubeError as exc:
+        log.warning("cannot tell whether %s was created: %s", name, exc)
+        return None
+    if found is None or (found.get("spec") or {}).get("source") != location:
+        return None
+    return found
 
 
 async def _reserve(clients: Clients, location: str, name: str) -> None:
