@@ -37,7 +37,12 @@ class JobRejected(Exception):  # noqa: N818 - the API server's verdict
 
 
 class KubeError(Exception):
-    """Any other failure of the Kubernetes API (network, RBAC, 5xx)."""
+    """Any other failure of the Kubernetes API (network, RBAC, a missing namespace, 5xx)."""
+
+
+class KubeUnsure(KubeError):  # noqa: N818 - a kind of KubeError
+    """A failure after which the call may have taken effect: the connection broke, or the
+    API server answered 5xx (it may have stored the object before failing)."""
 
 
 def api_client(kubeconfig: str | None = None) -> client.ApiClient:
@@ -57,6 +62,8 @@ def _fail(exc: ApiException, what: str) -> Exception:
         except ValueError:
             message = exc.reason
         return JobRejected(str(message))
+    if not exc.status or exc.status >= 500:
+        return KubeUnsure(f"{what}: {exc.status} {exc.reason}")
     return KubeError(f"{what}: {exc.status} {exc.reason}")
 
 
@@ -69,8 +76,8 @@ class JobStore:
         self.custom = client.CustomObjectsApi(api)
 
     def create(self, manifest: Obj) -> Obj:
-        """Create one TranscodeJob. ``KubeError`` is ambiguous: the connection broke, or the
-        API server failed (5xx), maybe after the job was stored; ask ``get`` which it was."""
+        """Create one TranscodeJob. ``KubeUnsure``: the connection broke, or the API server
+        failed (5xx), maybe after the job was stored; ask ``get`` which it was."""
         name = manifest["metadata"]["name"]
         try:
             created: Any = self.custom.create_namespaced_custom_object(
@@ -79,7 +86,7 @@ class JobStore:
         except ApiException as exc:
             raise _fail(exc, f"create {name}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeError(f"create {name}: the connection failed ({exc})") from None
+            raise KubeUnsure(f"create {name}: the connection failed ({exc})") from None
         return dict(created)
 
     def get(self, name: str) -> Obj | None:

@@ -25,7 +25,7 @@ from hlsforge_uploader.auth.stamp import stamp
 from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import InvalidMedia, InvalidOptions, StorageFailed, UpstreamFailed
 from hlsforge_uploader.jobs.manifest import build_job
-from hlsforge_uploader.k8s import JobExists, JobRejected, KubeError
+from hlsforge_uploader.k8s import JobExists, JobRejected, KubeError, KubeUnsure
 from hlsforge_uploader.models import UploadOptions
 from hlsforge_uploader.prober.client import Prober
 
@@ -65,13 +65,14 @@ async def create_job(
     labelled with the ``owner`` token's name and annotated with its ``source_bytes`` (what
     the token's visibility and hourly quota read).
 
-    When the job is refused (its manifest invalid) the source is deleted (no job names it)
-    and the failure raised as an ``ApiError``. ``JobExists`` is the caller's to resolve (a
-    replay or a race): then the source is left alone, as it is the existing job's (two retries
-    that both took over a cut-off upload, ``recovery``, meet here). A failure that leaves it
-    unknown whether the job was stored (the connection broke, a 5xx) never deletes the
-    source: if the job is there after all, this is a success; if not, the source stays
-    reserved for a keyed retry to finish (``recovery``) or the orphan sweep to remove.
+    When the job is refused (its manifest invalid, a 4xx such as a missing namespace) the
+    source is deleted (no job names it) and the failure raised as an ``ApiError``.
+    ``JobExists`` is the caller's to resolve (a replay or a race): then the source is left
+    alone, as it is the existing job's (two retries that both took over a cut-off upload,
+    ``recovery``, meet here). A failure that leaves it unknown whether the job was stored
+    (``KubeUnsure``: the connection broke, a 5xx) never deletes the source: if the job is
+    there after all, this is a success; if not, the source stays reserved for a keyed retry
+    to finish (``recovery``) or the orphan sweep to remove.
     """
     output = clients.storage.output_location(upload_id)
     await _reserve(clients, location, upload_id)
@@ -81,7 +82,7 @@ async def create_job(
         created = await to_thread.run_sync(clients.store.create, manifest)
     except JobExists:
         raise
-    except KubeError as exc:
+    except KubeUnsure as exc:
         stored = await _stored_after_all(clients, upload_id, location)
         if stored is None:
             raise UpstreamFailed(
@@ -89,12 +90,14 @@ async def create_job(
             ) from None
         log.warning("create %s failed (%s), but the job was stored: going on", upload_id, exc)
         created = stored
-    except (ValidationError, JobRejected) as exc:
+    except (ValidationError, JobRejected, KubeError) as exc:
         try:
             await to_thread.run_sync(clients.storage.delete, location)
         except StorageError as cleanup:
             log.warning("could not delete the source %s of a refused job: %s", location, cleanup)
         await _unreserve(clients, location, upload_id)
+        if isinstance(exc, KubeError):
+            raise UpstreamFailed(str(exc)) from None
         raise InvalidOptions(str(exc)) from None
     clients.metrics.uploads.labels("created").inc()
     clients.quotas.created(created)
