@@ -75,7 +75,7 @@ async def create_job(
     to finish (``recovery``) or the orphan sweep to remove.
     """
     output = clients.storage.output_location(upload_id)
-    await _reserve(clients, location, upload_id)
+    await reserve(clients, location, upload_id)
     try:
         labels, annotations = stamp(labels, annotations, owner, source_bytes)
         manifest = build_job(upload_id, location, output, opts, labels, annotations)
@@ -95,7 +95,7 @@ async def create_job(
             await to_thread.run_sync(clients.storage.delete, location)
         except StorageError as cleanup:
             log.warning("could not delete the source %s of a refused job: %s", location, cleanup)
-        await _unreserve(clients, location, upload_id)
+        await unreserve(clients, location, upload_id)
         if isinstance(exc, KubeError):
             raise UpstreamFailed(str(exc)) from None
         raise InvalidOptions(str(exc)) from None
@@ -116,21 +116,21 @@ async def _stored_after_all(clients: Clients, name: str, location: str) -> Obj |
     return found
 
 
-async def _reserve(clients: Clients, location: str, name: str) -> None:
-    """Claim the upload for the TranscodeJob about to be created, before it exists, so that
-    no other TranscodeJob can claim (and later delete) it first; the operator adopts the claim
-    with the job's UID at its first look."""
+async def reserve(clients: Clients, location: str, name: str) -> bool:
+    """Reserve ``location`` for the job ``name`` before the file takes that name; True if this
+    call made the reservation (so its failure path must drop it), False if it was there."""
     if clients.ownership is None:
-        return
+        return False
     try:
-        await to_thread.run_sync(
+        made: bool = await to_thread.run_sync(
             clients.ownership.reserve_source, location, clients.store.namespace, name
         )
     except (ClaimConflictError, ClaimError) as exc:
         raise StorageFailed(f"cannot reserve the upload for its TranscodeJob: {exc}") from None
+    return made
 
 
-async def _unreserve(clients: Clients, location: str, name: str) -> None:
+async def unreserve(clients: Clients, location: str, name: str) -> None:
     if clients.ownership is None:
         return
     owner = Owner(clients.store.namespace, name, RESERVED)

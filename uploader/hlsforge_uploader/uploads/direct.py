@@ -42,10 +42,10 @@ from hlsforge_uploader.models import UploadOptions
 from hlsforge_uploader.storage.bucket_copy import SourceChanged
 from hlsforge_uploader.storage.bucket_direct import DirectUploads, Ticket
 from hlsforge_uploader.storage.interface import AlreadyCommitted
-from hlsforge_uploader.uploads.acceptance import create_job, get_job, probe
+from hlsforge_uploader.uploads.acceptance import create_job, get_job, probe, reserve, unreserve
 from hlsforge_uploader.uploads.body import EXTENSIONS, sniff_head, too_large
 from hlsforge_uploader.uploads.direct_record import DIRECT_LABEL
-from hlsforge_uploader.uploads.recovery import JobSpec, reserve, take_over, unreserve
+from hlsforge_uploader.uploads.recovery import JobSpec, take_over
 
 Obj = dict[str, Any]
 

@@ -27,7 +27,7 @@ from anyio import to_thread
 
 from hlsforge_api.errors import StorageError
 from hlsforge_storage.claim_spaces import ClaimError
-from hlsforge_storage.claims import RESERVED, ClaimConflictError, ClaimRecord, Owner
+from hlsforge_storage.claims import RESERVED, ClaimRecord
 from hlsforge_uploader.clients import Clients
 from hlsforge_uploader.errors import IdempotencyConflict, IdempotencyKeyReused, StorageFailed
 from hlsforge_uploader.models import UploadOptions
@@ -68,30 +68,6 @@ def cut_off(record: ClaimRecord | None, now: datetime, takeover_s: float) -> boo
     if record is None:
         return False
     return (now - record.created_at).total_seconds() >= takeover_s
-
-
-async def reserve(clients: Clients, location: str, name: str) -> bool:
-    """Reserve ``location`` for the job ``name`` before the file takes that name; True if this
-    call made the reservation (so its failure path must drop it), False if it was there."""
-    if clients.ownership is None:
-        return False
-    try:
-        made: bool = await to_thread.run_sync(
-            clients.ownership.reserve_source, location, clients.store.namespace, name
-        )
-    except (ClaimConflictError, ClaimError) as exc:
-        raise StorageFailed(f"cannot reserve the upload for its TranscodeJob: {exc}") from None
-    return made
-
-
-async def unreserve(clients: Clients, location: str, name: str) -> None:
-    if clients.ownership is None:
-        return
-    owner = Owner(clients.store.namespace, name, RESERVED)
-    try:
-        await to_thread.run_sync(clients.ownership.release, location, owner)
-    except ClaimError as exc:
-        log.warning("could not release the reservation of %s: %s", location, exc)
 
 
 async def take_over(

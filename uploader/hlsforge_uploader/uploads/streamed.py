@@ -25,11 +25,11 @@ from hlsforge_uploader.models import UploadOptions
 from hlsforge_uploader.settings import UploaderSettings
 from hlsforge_uploader.storage.interface import AlreadyCommitted, UploadSink
 from hlsforge_uploader.uploads import idempotency as idem
-from hlsforge_uploader.uploads.acceptance import create_job, get_job, probe
+from hlsforge_uploader.uploads.acceptance import create_job, get_job, probe, reserve, unreserve
 from hlsforge_uploader.uploads.body import Ingest
 from hlsforge_uploader.uploads.form import MultipartReader
 from hlsforge_uploader.uploads.rate_floor import RateFloor, TooSlowError
-from hlsforge_uploader.uploads.recovery import JobSpec, Same, reserve, take_over, unreserve
+from hlsforge_uploader.uploads.recovery import JobSpec, Same, take_over
 
 Obj = dict[str, Any]
 
