@@ -71,13 +71,18 @@ def make_clip(
 _PLATFORM_READY: set[Path] = set()
 
 
+def install_crds(cluster: KubeCluster) -> None:
+    """The project's CRDs applied (server-side, idempotent) and established."""
+    crds = str(REPO / "deploy" / "crds")
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", crds)
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
 def prepare_platform(cluster: KubeCluster) -> None:
     """CRDs installed and the transcoder image in the node: once per test session."""
     if cluster.kubeconfig in _PLATFORM_READY:
         return
-    crds = str(REPO / "deploy" / "crds")
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", crds)
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    install_crds(cluster)
     build_transcoder_image(cluster)
     _PLATFORM_READY.add(cluster.kubeconfig)
 

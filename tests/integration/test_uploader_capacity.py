@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import REPO, KubeCluster
+from tests.integration.conftest import KubeCluster
+from tests.integration.harness import install_crds
 from tests.integration.test_uploader_harness import ARTIFACTS, TOKEN, Uploader, make_clip, wait_for
 from tests.integration.test_uploader_tokens import held_upload
 
@@ -27,10 +28,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def up(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploader]:
-    kube_cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "deploy" / "crds")
-    )
-    kube_cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    install_crds(kube_cluster)
     namespace = kube_cluster.create_namespace("cap")
     settings = {
         "HLSFORGE_TOKENS": ",".join([TOKEN, *(f"{n}={t}" for n, t in NAMED.items())]),

@@ -19,7 +19,8 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from tests.integration.conftest import REPO, KubeCluster
+from tests.integration.conftest import KubeCluster
+from tests.integration.harness import install_crds
 from tests.integration.test_uploader_harness import (
     ARTIFACTS,
     TOKEN,
@@ -45,10 +46,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def up(
     kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory, clip: Path
 ) -> Iterator[Uploader]:
-    kube_cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "deploy" / "crds")
-    )
-    kube_cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    install_crds(kube_cluster)
     namespace = kube_cluster.create_namespace("tok")
     size = clip.stat().st_size
     settings = {
