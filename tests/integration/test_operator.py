@@ -229,22 +229,21 @@ def test_a_burst_of_twenty_respects_the_cap_and_priority(capped: Env) -> None:
             renditions=[{"name": "180p", "height": 180, "videoBitrateKbps": 300}],
             thumbnails={"poster": False},
         )
-    peak = 0
+    samples: list[set[str]] = []
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not stop.is_set():
-            jobs = env.api.jobs()
-            running = sum(
-                1
-                for j in jobs
-                if not any(
-                    c.type in ("Complete", "Failed") and c.status == "True"
-                    for c in (j.status.conditions or [])
-                )
+            samples.append(
+                {
+                    str(j.metadata.name).removesuffix("-transcode")
+                    for j in env.api.jobs()
+                    if not any(
+                        c.type in ("Complete", "Failed") and c.status == "True"
+                        for c in (j.status.conditions or [])
+                    )
+                }
             )
-            peak = max(peak, running)
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -256,7 +255,15 @@ def test_a_burst_of_twenty_respects_the_cap_and_priority(capped: Env) -> None:
         stop.set()
         sampler.join(timeout=5)
     assert {s["phase"] for s in statuses.values()} == {"Succeeded"}
-    assert peak == 2, f"peak concurrency {peak}"
+    # The cap counts pods that run. A pod the scheduler could not place at once (a busy node,
+    # a claim not bound yet) holds no slot while it waits, so another job may start meanwhile
+    # (docs/operator.md): such jobs are left out, and never more than twice the cap exist.
+    waited = {n for n in priorities if "Unschedulable" in env.api.events(n)}
+    peak = max(len(s - waited) for s in samples)
+    assert peak <= 2, f"peak concurrency {peak} (waited for a node: {sorted(waited)})"
+    assert max(len(s) for s in samples) <= 4, samples
+    if not waited:
+        assert peak == 2, f"the cap was never used: peak {peak}"
     # Started by priority. Jobs admitted in the same reconciliation into free slots may start
     # in either order, so an inversion is allowed only between ranks closer than the cap.
     rank = {n: r for r, n in enumerate(sorted(priorities, key=lambda n: -priorities[n]))}
