@@ -76,8 +76,26 @@ fmt: venv ## Format the code
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: test
-test: deps venv lint verify cluster-deps uploader-deps platform-deps web ## Install everything needed, then lint, verify and run the whole test suite
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+test: deps venv lint verify cluster-deps uploader-deps platform-deps web ## Install everything needed, then lint, verify and run the whole test suite and the fault table
+	@status=0; $(PYTHON) -m pytest --ignore=tests/faults $(PYTEST_ARGS) || status=$$?; \
+	$(MAKE) --no-print-directory fault-table || status=$$?; exit $$status
+
+# The fault table's rows are independent: they run in FAULT_WORKERS processes (pytest-xdist),
+# except the rows that restart a part of the cluster itself (marker `disruptive`), which run
+# alone afterwards. Both sessions add their rows to artifacts/faults.md.
+FAULT_WORKERS ?= 3
+
+.PHONY: faults
+faults: deps venv cluster-deps uploader-deps platform-deps ## Run the fault table on the real cluster; prints it and writes artifacts/faults.md
+	@$(MAKE) --no-print-directory fault-table
+
+.PHONY: fault-table
+fault-table:
+	@rm -rf artifacts/faults/rows artifacts/faults.md
+	@status=0; \
+	$(PYTHON) -m pytest tests/faults -m "not disruptive" -n $(FAULT_WORKERS) $(PYTEST_ARGS) || status=$$?; \
+	$(PYTHON) -m pytest tests/faults -m disruptive $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || status=$$rc; }; \
+	exit $$status
 
 .PHONY: test-unit
 test-unit: venv ## Only the pure-logic tests (no ffmpeg, no cluster)
