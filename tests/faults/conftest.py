@@ -3,6 +3,8 @@ session, and the cluster fixtures the integration tests use."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 
 from tests.faults.table import FaultRow, load, render
 from tests.integration.conftest import KubeCluster, kube_cluster  # noqa: F401 - fixture
-from tests.integration.harness import ARTIFACTS, prepare_platform
+from tests.integration.harness import ARTIFACTS, install_crds, prepare_platform
 
 ROWS = ARTIFACTS / "faults" / "rows"
 TABLE = ARTIFACTS / "faults.md"
@@ -24,8 +26,19 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture(scope="session")
 def platform(kube_cluster: KubeCluster) -> KubeCluster:  # noqa: F811 - the fixture above
-    """CRDs installed and the transcoder image in the node."""
-    prepare_platform(kube_cluster)
+    """CRDs installed and the transcoder image in the node: built once per run, even when
+    several pytest-xdist workers ask at the same time (they share the run's id)."""
+    ROWS.parent.mkdir(parents=True, exist_ok=True)
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    with (ROWS.parent / ".platform.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = ROWS.parent / f".platform-{run}"
+        if run and built.exists():
+            install_crds(kube_cluster)
+        else:
+            prepare_platform(kube_cluster)
+            if run:
+                built.write_text(f"{kube_cluster.kubeconfig}\n")
     return kube_cluster
 
 
