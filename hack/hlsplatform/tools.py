@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import CLUSTER_PY
+from .settings import CLUSTER_PY, NAMESPACE
 
 
 def log(msg: str) -> None:
@@ -51,8 +51,10 @@ class Tools:
 
     @property
     def state(self) -> Path:
-        """The cluster's state folder (removed by `cluster.py down`): our pidfile lives there."""
-        return self.kubeconfig.parent / "platform"
+        """This install's state folder, inside the cluster's (removed by `cluster.py down`): the
+        port-forward's pidfile, its port and whether `up` started the cluster. One per namespace,
+        so an install in another namespace (a test's) never touches the user's."""
+        return self.kubeconfig.parent / "platform" / NAMESPACE
 
     def kubectl_argv(self, *args: str) -> list[str]:
         return [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args]

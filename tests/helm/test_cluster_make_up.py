@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,9 @@ def test_make_up_env_down(kube_cluster: KubeCluster, images: str) -> None:
     }
     make = ["make", "-s", "-C", str(REPO)]
     url, token = "http://127.0.0.1:1", ""
+    # Whatever a user's own `make up` keeps (its port-forward's pidfile, its port) is not ours.
+    platform_state = kube_cluster.kubeconfig.parent / "platform"
+    others = _snapshot(platform_state, skip=ns)
     try:
         started = time.monotonic()
         up = subprocess.run(
@@ -57,3 +61,15 @@ def test_make_up_env_down(kube_cluster: KubeCluster, images: str) -> None:
     assert kube_cluster.kubectl("get", "namespace", ns, check=False).returncode != 0
     assert not (MEDIA_ROOT / ns).exists()
     assert not answers(f"{url}/v1/jobs", token)  # the port-forward is gone
+    assert _snapshot(platform_state, skip=ns) == others, "another install's state was touched"
+
+
+def _snapshot(folder: Path, skip: str) -> dict[str, bytes]:
+    """Every file under ``folder`` but the ``skip`` namespace's, with its content."""
+    if not folder.is_dir():
+        return {}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.relative_to(folder).parts[0] != skip
+    }
