@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import kopf
 
-from hlsforge_operator import handlers, k8s
+from hlsforge_operator import failpoints, handlers, k8s
 from hlsforge_operator.runtime import Runtime, log_stream_threads
 from hlsforge_operator.settings import OperatorSettings
 
@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     settings = OperatorSettings()
+    failpoints.arm()
     k8s.load_config(log_stream_threads(settings))
     registry = kopf.OperatorRegistry()
     handlers.register(registry, settings)

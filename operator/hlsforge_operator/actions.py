@@ -16,7 +16,7 @@ import kopf
 
 from hlsforge_api.errors import StorageError
 from hlsforge_api.v1alpha1 import Phase, TranscodeJobSpec, TranscodeJobStatus
-from hlsforge_operator import jobspec, k8s, metrics, names
+from hlsforge_operator import failpoints, jobspec, k8s, metrics, names
 from hlsforge_operator.reconcile import Action, Outcome, after_source_deleted, after_verify
 from hlsforge_operator.runtime import Key, Runtime
 from hlsforge_operator.settings import OutputRetention
@@ -76,6 +76,7 @@ async def create_job(runtime: Runtime, key: Key, uid: str, spec: TranscodeJobSpe
         # The pod mounts the source file and the work folder by subPath: both must exist
         # first (the kubelet would make a missing source a folder).
         await asyncio.to_thread(runtime.store.prepare, spec.source, spec.output, uid)
+        await failpoints.reach(failpoints.Point.BEFORE_JOB_CREATE)
         await asyncio.to_thread(k8s.create_job, manifest)
     except Exception:
         runtime.reserved.discard(key)
@@ -98,6 +99,7 @@ async def act(
         await asyncio.to_thread(k8s.delete_job, owner.namespace, names.job_name(owner.name))
         runtime.progress.pop((owner.namespace, owner.name), None)
     elif outcome.action is Action.VERIFY_OUTPUT:
+        await failpoints.reach(failpoints.Point.BEFORE_VERIFY)
         try:
             outputs = await asyncio.to_thread(runtime.store.verify, spec.output, owner.uid)
         except StorageError as exc:
@@ -105,6 +107,7 @@ async def act(
         outcome = after_verify(outcome, now, generation, outputs, None)
         _observe_success(outcome)
     elif outcome.action is Action.DELETE_SOURCE:
+        await failpoints.reach(failpoints.Point.BEFORE_SOURCE_DELETE)
         try:
             # Only the one TranscodeJob that claims the source may delete it. A job admitted
             # before claims existed claims it now (first come), or keeps its hands off.
