@@ -11,3 +11,8 @@ no credential) reads its source and publishes its output."""
 WORK_OUTPUT = "out"
 """Volume mode: the folder inside a job's work folder where its engine commits the output; the
 operator verifies it and publishes it at the TranscodeJob's output."""
+
+TEST_PAUSE_ENV = "HLSFORGE_TEST_PAUSE"
+"""Test only, default off: ``<point>:<seconds>`` makes the engine stop for that long at a named
+point of its run (``before-commit``, ``after-commit``), so a fault test can strike there. The
+operator passes its own ``HLSFORGE_TEST_PAUSE`` setting on to transcoder pods unchanged."""

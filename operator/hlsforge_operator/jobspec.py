@@ -17,7 +17,7 @@ from posixpath import join as posix_join
 from typing import Any
 
 from hlsforge_api.exitcodes import NON_RETRYABLE
-from hlsforge_api.pod import SOCKET_ENV, WORK_OUTPUT
+from hlsforge_api.pod import SOCKET_ENV, TEST_PAUSE_ENV, WORK_OUTPUT
 from hlsforge_api.quantity import parse_quantity
 from hlsforge_api.v1alpha1 import EncodingSettings, ResourceList, TranscodeJobSpec
 from hlsforge_operator import names
@@ -233,6 +233,8 @@ def _container(
     ]
     if uses_s3(spec):  # S3 through the publisher: no S3 setting and no key here
         env.append({"name": SOCKET_ENV, "value": PUBLISHER_SOCKET})
+    if settings.test_pause:  # fault tests only
+        env.append({"name": TEST_PAUSE_ENV, "value": settings.test_pause})
     mounts = [*media_mounts(spec, settings, uid), {"name": "scratch", "mountPath": SCRATCH}]
     if uses_s3(spec):
         mounts.append({"name": PUBLISHER, "mountPath": PUBLISHER_DIR, "readOnly": True})

@@ -98,6 +98,10 @@ class OperatorSettings(BaseSettings):
     """Peering priority; None picks a random one so two replicas never tie (a tie freezes both)."""
     peering_lifetime: int = Field(default=30, ge=10)
     """Seconds after which a silent active replica is presumed dead and a standby takes over."""
+    test_pause: str = Field(default="", max_length=64)
+    """Test only, empty (off) in every real install: passed unchanged to transcoder pods as
+    ``HLSFORGE_TEST_PAUSE`` (``<point>:<seconds>``, see ``hlsforge_transcoder.fault_points``)
+    so fault tests can strike inside the commit."""
 
     @model_validator(mode="after")
     def _defaults_within_limits(self) -> OperatorSettings:

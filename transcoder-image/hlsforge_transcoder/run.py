@@ -36,6 +36,7 @@ from hlsforge_output.manifest import MANIFEST, MASTER, PLAYLIST, SPRITE, SPRITE_
 from hlsforge_output.verify import verify_dir
 from hlsforge_storage.volume_commit import commit, existing_output, fsync_tree, sweep_stale_attempts
 from hlsforge_transcoder import __version__
+from hlsforge_transcoder.fault_points import pause_at
 from hlsforge_transcoder.ffmpeg_args import build_args
 from hlsforge_transcoder.ffmpeg_run import run_ffmpeg
 from hlsforge_transcoder.ladder import Plan, copy_refusal, plan_ladder
@@ -208,8 +209,11 @@ def transcode(
             fsync_tree(tmp)
         except OSError as exc:
             raise StorageError("WriteFailed", f"cannot write the output: {exc}") from None
+        pause_at("before-commit")  # test only, off by default (fault_points)
         committed = commit(tmp, dest)
-        if not committed:
+        if committed:
+            pause_at("after-commit")
+        else:
             manifest = verify_dir(dest)
         timings["total"] = time.perf_counter() - started
         timings["finalize"] = timings["total"] - timings["encode"] - timings["inspect"]
