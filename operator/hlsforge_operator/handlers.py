@@ -34,7 +34,7 @@ from hlsforge_api.v1alpha1 import (
     TranscodeJobSpec,
     TranscodeJobStatus,
 )
-from hlsforge_operator import actions, admission, k8s, metrics, names
+from hlsforge_operator import actions, admission, k8s, metrics, names, teardown
 from hlsforge_operator.queue import QueueEntry, slot_free
 from hlsforge_operator.reconcile import Action, Observation, reconcile, rejected
 from hlsforge_operator.runtime import Key, Runtime
@@ -69,7 +69,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     # kopf passes indexes as extra keyword arguments its handler protocols do not declare.
     every = settings.reconcile_interval
     timer = kopf.timer(*_CR, interval=every, when=_unsettled, registry=registry)
-    timer(reconcile_job)  # type: ignore[arg-type]
+    timer(reconcile_job)
     daemon = kopf.daemon(*_CR, when=_running, registry=registry, cancellation_timeout=5)
     daemon(follow_progress)  # type: ignore[arg-type]
     kopf.on.delete(GROUP, VERSION, PLURAL, timeout=600, registry=registry)(cleanup)
@@ -169,7 +169,21 @@ def _errors(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
 
 
-async def reconcile_job(
+async def reconcile_job(name: str, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    """One timer run; none starts once the delete handler has, and the delete handler waits
+    for the one in flight (kopf runs them in parallel), so no Job is created and no output
+    published behind its cleanup."""
+    runtime, key = _runtime(memo), (namespace or "", name)
+    if key in runtime.deleting:
+        return
+    runtime.reconciling.add(key)
+    try:
+        await _reconcile(name=name, namespace=namespace, memo=memo, **kwargs)
+    finally:
+        runtime.reconciling.discard(key)
+
+
+async def _reconcile(
     name: str,
     namespace: str | None,
     uid: str,
@@ -290,14 +304,21 @@ async def cleanup(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """Stop the transcode (Job and pods), then clean up inside the job's own claims only:
-    partial attempts always, the finished output per retention; release the claims."""
+    """Stop the transcode (Job and pods), then, once nothing of the job can write any more
+    (``teardown``), clean up inside the job's own claims only: partial attempts always, the
+    finished output per retention; release the claims."""
     runtime = _runtime(memo)
     namespace = namespace or ""
-    job = names.job_name(name)
+    job, key = names.job_name(name), (namespace, name)
+    runtime.deleting.add(key)
     await asyncio.to_thread(k8s.delete_job, namespace, job)
-    if await asyncio.to_thread(k8s.job_exists, namespace, job):
-        raise kopf.TemporaryError("waiting for the transcode pods to end", delay=2)
+    wait = teardown.wait_reason(
+        reconciling=key in runtime.reconciling,
+        job_present=await asyncio.to_thread(k8s.job_exists, namespace, job),
+        live_pods=await asyncio.to_thread(k8s.live_pods, namespace, name),
+    )
+    if wait is not None:  # cleaning now could race a writer: ask again (each step repeats)
+        raise kopf.TemporaryError(wait, delay=2)
     owner = Owner(namespace, name, uid)
     output, source = spec.get("output"), spec.get("source")
     try:

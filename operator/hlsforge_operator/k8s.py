@@ -14,6 +14,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from hlsforge_api.v1alpha1 import GROUP, PLURAL, VERSION
+from hlsforge_operator import names, teardown
 from hlsforge_operator.state import bounded_lines
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,15 @@ def job_exists(namespace: str, name: str) -> bool:
             return False
         raise
     return True
+
+
+def live_pods(namespace: str, transcodejob: str) -> list[str]:
+    """Pods of the TranscodeJob that may still run a container (not Succeeded nor Failed),
+    whether or not a Job still owns them, read from the API server (not a watch cache)."""
+    listed: Any = client.CoreV1Api(_api()).list_namespaced_pod(
+        namespace, label_selector=f"{names.LABEL_JOB}={transcodejob}"
+    )
+    return [str(p.metadata.name) for p in listed.items if teardown.alive(p.status.phase)]
 
 
 def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:

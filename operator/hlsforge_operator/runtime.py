@@ -48,6 +48,10 @@ class Runtime:
     """UIDs of every pod seen per job, so deleted (evicted) attempts still count."""
     claimed: set[str] = field(default_factory=set)
     """UIDs whose output and source this process has claimed (or found claimed for them)."""
+    reconciling: set[Key] = field(default_factory=set)
+    """Jobs whose timer run is in flight (it may be creating the Job or publishing)."""
+    deleting: set[Key] = field(default_factory=set)
+    """Jobs whose delete handler started: no new timer run acts on them."""
     claiming: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Claims are decided one at a time: "is anything inside or above?" then "claim"."""
     log_streams: ThreadPoolExecutor = field(
@@ -72,6 +76,7 @@ class Runtime:
         for table in (self.progress, self.phases, self.pods_seen):
             table.pop(key, None)
         self.reserved.discard(key)
+        self.deleting.discard(key)
         self.claimed.discard(uid or "")
 
 
