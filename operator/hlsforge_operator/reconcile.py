@@ -159,6 +159,12 @@ def reconcile(obs: Observation) -> Outcome:
     return out
 
 
+OOM_HINT = (
+    "the transcoder ran out of memory (its container's limit): raise "
+    "spec.resources.limits.memory, or ask for fewer or smaller renditions"
+)
+
+
 def _fail(out: Outcome, obs: Observation, job: JobState) -> None:
     status = out.status
     pod = _last_failed_pod(obs.pods)
@@ -167,6 +173,8 @@ def _fail(out: Outcome, obs: Observation, job: JobState) -> None:
         reason = "DeadlineExceeded"
     details = [m for m in (pod.message if pod else None, job.failure_message) if m]
     message = "; ".join(details) or "the transcode Job failed"
+    if reason == "OOMKilled":
+        message = f"{OOM_HINT}; {message}"
     status.phase = Phase.FAILED
     status.reason = reason
     status.message = message
