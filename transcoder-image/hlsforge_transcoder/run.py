@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hlsforge_api.errors import InvalidInput, StorageError, VerifyFailed
+from hlsforge_api.errors import InvalidInput, StorageError, TranscodeError, VerifyFailed
 from hlsforge_api.events import Emit, Planned, PlannedRendition, Probed, SourceSummary, ignore
 from hlsforge_api.v1alpha1 import EncodingSettings, SegmentFormat
 from hlsforge_media.limits import DEFAULT_LIMITS, Limits
@@ -36,6 +36,7 @@ from hlsforge_output.manifest import MANIFEST, MASTER, PLAYLIST, SPRITE, SPRITE_
 from hlsforge_output.verify import verify_dir
 from hlsforge_storage.volume_commit import commit, existing_output, fsync_tree, sweep_stale_attempts
 from hlsforge_transcoder import __version__
+from hlsforge_transcoder.disk_space import NO_SPACE_ERRNOS, free_bytes, no_space, storage_failure
 from hlsforge_transcoder.fault_points import pause_at
 from hlsforge_transcoder.ffmpeg_args import build_args
 from hlsforge_transcoder.ffmpeg_run import run_ffmpeg
@@ -197,18 +198,24 @@ def transcode(
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{dest.name}.tmp-", dir=dest.parent))
     except OSError as exc:
+        if exc.errno in NO_SPACE_ERRNOS:
+            raise no_space(dest.parent, free_bytes(dest.parent), str(exc)) from None
         raise StorageError("TempDirFailed", f"cannot create a work directory: {exc}") from None
     timings["inspect"] = time.perf_counter() - started
     try:
         try:
             _encode(tmp, source, probe, plan, limits, emit)
             timings["encode"] = time.perf_counter() - started - timings["inspect"]
+            pause_at("before-finalize")  # test only, off by default (fault_points)
             _finalize(tmp, probe, plan, limits)
             manifest = verify_dir(tmp, source_duration=plan.duration)
             tmp.chmod(0o755)
             fsync_tree(tmp)
-        except OSError as exc:
-            raise StorageError("WriteFailed", f"cannot write the output: {exc}") from None
+        except (OSError, TranscodeError) as exc:
+            failure = storage_failure(tmp, exc)  # a full volume says so (disk_space)
+            if failure is None:
+                raise
+            raise failure from None
         pause_at("before-commit")  # test only, off by default (fault_points)
         committed = commit(tmp, dest)
         if committed:
