@@ -70,6 +70,21 @@ def _last_failed_pod(pods: tuple[PodState, ...]) -> PodState | None:
     return max(failed, key=lambda p: p.created or datetime.min, default=None)
 
 
+def _report_retry(out: Outcome, obs: Observation) -> None:
+    """A new attempt after a failed one: say why the last one failed (``AttemptFailed``
+    Warning, and the status message) once, when the attempt count goes up; the final
+    failure is ``_fail``'s."""
+    pod = _last_failed_pod(obs.pods)
+    if pod is None or not 0 < obs.status.attempts < out.status.attempts:
+        return
+    reason = failure_reason(pod)
+    detail = f"{reason}: {pod.message}" if pod.message else reason
+    out.status.message = f"retrying after attempt {obs.status.attempts} failed ({detail})"
+    out.events.append(
+        Event("Warning", "AttemptFailed", f"attempt {obs.status.attempts} failed: {detail}")
+    )
+
+
 def reconcile(obs: Observation) -> Outcome:
     status = obs.status.model_copy(deep=True)
     status.observed_generation = obs.generation
@@ -134,6 +149,7 @@ def reconcile(obs: Observation) -> Outcome:
         return out
     status.phase = Phase.RUNNING
     status.attempts = _attempts(obs, job)
+    _report_retry(out, obs)
     scheduled = cond.find(status.conditions, cond.SCHEDULED)
     if scheduled is not None and scheduled.status is not ConditionStatus.TRUE:
         status.message = "transcoding"
