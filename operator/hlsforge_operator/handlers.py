@@ -34,7 +34,7 @@ from hlsforge_api.v1alpha1 import (
     TranscodeJobSpec,
     TranscodeJobStatus,
 )
-from hlsforge_operator import actions, admission, k8s, metrics, names, teardown
+from hlsforge_operator import actions, admission, k8s, metrics, names, orphans, teardown
 from hlsforge_operator.queue import QueueEntry, slot_free
 from hlsforge_operator.reconcile import Action, Observation, reconcile, rejected
 from hlsforge_operator.runtime import Key, Runtime
@@ -72,7 +72,8 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     timer(reconcile_job)
     daemon = kopf.daemon(*_CR, when=_running, registry=registry, cancellation_timeout=5)
     daemon(follow_progress)  # type: ignore[arg-type]
-    kopf.on.delete(GROUP, VERSION, PLURAL, timeout=600, registry=registry)(cleanup)
+    delete = kopf.on.delete(GROUP, VERSION, PLURAL, timeout=600, registry=registry)
+    delete(cleanup)  # type: ignore[arg-type]
 
 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -257,6 +258,8 @@ async def _reconcile(
     else:
         outcome = reconcile(observed)
         outcome = await actions.act(runtime, owner, parsed, outcome, now, generation)
+        ended = outcome.status.phase in _ENDED
+        await orphans.delete(namespace, current_pods, logger, running_too=ended)
         if outcome.status.phase in _ENDED and current.phase not in _ENDED:
             await actions.sweep_attempts(runtime, owner, parsed.output, logger)
 
@@ -301,6 +304,7 @@ async def cleanup(
     uid: str,
     spec: kopf.Spec,
     memo: kopf.Memo,
+    pods: kopf.Index[Key, Any],
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
@@ -312,6 +316,7 @@ async def cleanup(
     job, key = names.job_name(name), (namespace, name)
     runtime.deleting.add(key)
     await asyncio.to_thread(k8s.delete_job, namespace, job)
+    await orphans.delete(namespace, pods.get(key, ()), logger, running_too=True)
     wait = teardown.wait_reason(
         reconciling=key in runtime.reconciling,
         job_present=await asyncio.to_thread(k8s.job_exists, namespace, job),

@@ -74,6 +74,17 @@ def delete_job(namespace: str, name: str) -> bool:
     return True
 
 
+def delete_pod(namespace: str, name: str) -> bool:
+    """Delete a pod (an orphaned transcode); False when it is already gone."""
+    try:
+        client.CoreV1Api(_api()).delete_namespaced_pod(name, namespace, grace_period_seconds=10)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
 def job_exists(namespace: str, name: str) -> bool:
     try:
         client.BatchV1Api(_api()).read_namespaced_job(name, namespace)

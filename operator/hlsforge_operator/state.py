@@ -83,6 +83,8 @@ class PodState:
     """Pending because the scheduler found no node (``PodScheduled=False``, Unschedulable)."""
     scheduling_message: str | None = None
     """The scheduler's reason, e.g. ``0/1 nodes are available: 1 Insufficient cpu.``"""
+    controlled: bool = True
+    """A Job owns it; False once orphaned (its Job deleted with ``--cascade=orphan``)."""
 
 
 def _termination_message(raw: str | None) -> str | None:
@@ -129,6 +131,7 @@ def pod_state(body: dict[str, Any]) -> PodState:
         disrupted=disrupted,
         unschedulable=unschedulable,
         scheduling_message=(scheduled.get("message") or "")[:1024] or None,
+        controlled=any(r.get("controller") for r in body["metadata"].get("ownerReferences") or []),
     )
 
 
