@@ -72,8 +72,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     timer(reconcile_job)
     daemon = kopf.daemon(*_CR, when=_running, registry=registry, cancellation_timeout=5)
     daemon(follow_progress)  # type: ignore[arg-type]
-    delete = kopf.on.delete(GROUP, VERSION, PLURAL, timeout=600, registry=registry)
-    delete(cleanup)  # type: ignore[arg-type]
+    kopf.on.delete(GROUP, VERSION, PLURAL, timeout=600, registry=registry)(cleanup)
 
 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -304,8 +303,8 @@ async def cleanup(
     uid: str,
     spec: kopf.Spec,
     memo: kopf.Memo,
-    pods: kopf.Index[Key, Any],
     logger: kopf.Logger,
+    pods: kopf.Index[Key, Any] | None = None,
     **_: Any,
 ) -> None:
     """Stop the transcode (Job and pods), then, once nothing of the job can write any more
@@ -316,7 +315,7 @@ async def cleanup(
     job, key = names.job_name(name), (namespace, name)
     runtime.deleting.add(key)
     await asyncio.to_thread(k8s.delete_job, namespace, job)
-    await orphans.delete(namespace, pods.get(key, ()), logger, running_too=True)
+    await orphans.delete(namespace, pods.get(key, ()) if pods else (), logger, running_too=True)
     wait = teardown.wait_reason(
         reconciling=key in runtime.reconciling,
         job_present=await asyncio.to_thread(k8s.job_exists, namespace, job),
