@@ -6,7 +6,9 @@ The ``kubernetes`` client is synchronous; every call here is meant to run in a w
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -125,6 +127,13 @@ class LogStream:
             self._response.release_conn()
 
     def close(self) -> None:
+        """The socket is shut down first: closing the buffered stream waits for its lock, which
+        a read blocked in another thread holds until a byte arrives, so a pod that is silent
+        (paused, hashing, publishing) would hold the caller, the event loop, just as long."""
+        sock = getattr(getattr(self._response, "connection", None), "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # not SSLSocket's: no TLS state
         self._response.close()
 
 
