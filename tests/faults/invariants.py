@@ -51,6 +51,14 @@ def work_folders(env: Env, output: str) -> list[Path]:
     return sorted(dest.parent.glob(f"{dest.name}.tmp-*"))
 
 
+def job_work_folder(env: Env, name: str, work_dir: str = ".hlsforge/work") -> Path | None:
+    """The job's own work folder on the volume (``<work_dir>/<uid>``, where its pods write,
+    killed attempts' ``out.tmp-*`` included): none may outlive the settled job."""
+    found = env.api.tj(name)
+    uid = (found or {}).get("metadata", {}).get("uid")
+    return env.media.root / work_dir / uid if uid else None
+
+
 def check_settled(
     env: Env,
     name: str,
@@ -78,6 +86,8 @@ def check_settled(
     else:
         assert not dest.exists() or not any(dest.iterdir()), f"{dest} holds a failed job's files"
     assert work_folders(env, output) == [], work_folders(env, output)
+    leftover = job_work_folder(env, name)
+    assert leftover is None or not leftover.exists(), f"{leftover} outlived the job"
 
     source_path = env.media.root / source
     deletions = event_count(env, name, "SourceDeleted")
