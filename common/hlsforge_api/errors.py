@@ -45,13 +45,18 @@ class InvalidInput(TranscodeError):  # noqa: N818 - named after the ExitCode
 class StorageError(TranscodeError):
     """Media cannot be read, written, published or deleted: the one error of every store
     (``hlsforge_storage``), in the engine, the operator and the uploader alike. ``final`` marks
-    what no retry can help (a source that is absent or can never be read)."""
+    what no retry can help (a source that is absent or can never be read); ``transient`` what
+    the store could not answer for now (unreachable, 5xx, throttled): asking again later can
+    succeed, so it is no verdict on the media."""
 
     exit_code = ExitCode.STORAGE
 
-    def __init__(self, reason: str, message: str, *, final: bool = False) -> None:
+    def __init__(
+        self, reason: str, message: str, *, final: bool = False, transient: bool = False
+    ) -> None:
         super().__init__(reason, message)
         self.final = final
+        self.transient = transient
 
 
 class EncodeFailed(TranscodeError):  # noqa: N818 - named after the ExitCode

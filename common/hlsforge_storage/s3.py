@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 PRECONDITION_CODES = frozenset({"412", "PreconditionFailed", "ConditionalRequestConflict"})
+TRANSIENT_CODES = frozenset(
+    {"Network", "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout",
+     "Throttling", "500", "502", "503", "504"}
+)  # fmt: skip
+"""What a store answers when it cannot serve for now (after boto's own retries)."""
 
 
 class ObjectStoreError(Exception):
@@ -44,6 +49,11 @@ class ObjectStoreError(Exception):
     def missing(self) -> bool:
         """The key (or object) does not exist."""
         return self.code in MISSING_CODES
+
+    @property
+    def transient(self) -> bool:
+        """The store was unreachable, failing or throttling: asking later can succeed."""
+        return self.code in TRANSIENT_CODES
 
 
 def _code(exc: ClientError) -> str:

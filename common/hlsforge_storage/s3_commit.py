@@ -69,7 +69,8 @@ def new_version(now: float | None = None) -> str:
 
 
 def _storage(exc: Exception, what: str) -> StorageError:
-    return StorageError("ObjectStoreFailed", f"{what}: {exc}")
+    transient = isinstance(exc, ObjectStoreError) and exc.transient
+    return StorageError("ObjectStoreFailed", f"{what}: {exc}", transient=transient)
 
 
 def read_commit(objects: S3Objects, output: S3Uri) -> CommitRecord | None:
@@ -156,9 +157,9 @@ def publish(
         record = CommitRecord(root.relative_to(output), sums[MANIFEST], _now())
         won = objects.put(output.child(COMMIT), record.render(), if_none_match=True,
                           content_type="application/json")  # fmt: skip
-    except (ObjectStoreError, VerifyFailed) as exc:
+    except (ObjectStoreError, VerifyFailed, StorageError) as exc:
         _discard(objects, root)
-        if isinstance(exc, VerifyFailed):
+        if isinstance(exc, VerifyFailed | StorageError):
             raise
         raise _storage(exc, f"cannot publish to {output}") from None
     if won:

@@ -7,9 +7,18 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from hlsforge_api.errors import StorageError
 from hlsforge_output.tree import MAX_FILES, MAX_TEXT, MAX_TREE_BYTES, TreeError
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects
+
+
+def _failed(exc: ObjectStoreError) -> Exception:
+    """A store that cannot answer for now is no verdict on the tree (``StorageError``,
+    transient: the caller asks again later); any other failure makes the tree unreadable."""
+    if exc.transient:
+        return StorageError("ObjectStoreFailed", str(exc), transient=True)
+    return TreeError(str(exc))
 
 
 class S3Tree:
@@ -31,7 +40,7 @@ class S3Tree:
                     if len(listed) > MAX_FILES or total > MAX_TREE_BYTES:
                         raise TreeError(f"{self.name} holds more than the largest output allowed")
             except ObjectStoreError as exc:
-                raise TreeError(str(exc)) from None
+                raise _failed(exc) from None
             cut = len(self.root.prefix)
             self._sizes = {key[cut:]: size for key, size in listed.items()}
         return self._sizes
@@ -45,7 +54,7 @@ class S3Tree:
         try:
             return self.objects.read(self.root.child(rel)).decode("utf-8")
         except ObjectStoreError as exc:
-            raise TreeError(str(exc)) from None
+            raise _failed(exc) from None
 
     def sha256(self, rel: str) -> str | None:
         if not self._sums:
@@ -55,6 +64,6 @@ class S3Tree:
                 try:
                     found = list(pool.map(lambda n: self.objects.sha256(self.root.child(n)), names))
                 except ObjectStoreError as exc:
-                    raise TreeError(str(exc)) from None
+                    raise _failed(exc) from None
             self._sums = dict(zip(names, found, strict=True))
         return self._sums.get(rel)

@@ -103,6 +103,9 @@ async def act(
         try:
             outputs = await asyncio.to_thread(runtime.store.verify, spec.output, owner.uid)
         except StorageError as exc:
+            if exc.transient:  # the store could not answer: no verdict, ask again
+                metrics.RECONCILE_ERRORS.labels("verify").inc()
+                raise kopf.TemporaryError(f"cannot verify yet: {exc}", delay=5) from exc
             return after_verify(outcome, now, generation, None, str(exc))
         outcome = after_verify(outcome, now, generation, outputs, None)
         _observe_success(outcome)
