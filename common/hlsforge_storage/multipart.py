@@ -42,6 +42,27 @@ def abort_upload(client: S3Client, uri: S3Uri, upload_id: str) -> None:
         raise wrap(exc, f"abort {uri}") from None
 
 
+def abort_stale(client: S3Client, area: S3Uri, written_before: float, limit: int = 1000) -> int:
+    """Abort the multipart uploads of keys directly in ``area`` (not below a subfolder) that
+    were started and last given a part before ``written_before`` (epoch seconds): what an
+    abort that could not reach the store (it was down) left. Returns how many went."""
+    aborted = 0
+    try:
+        listed = client.list_multipart_uploads(Bucket=area.bucket, Prefix=area.prefix)
+        for upload in listed.get("Uploads", [])[:limit]:
+            key, upload_id = upload["Key"], upload["UploadId"]
+            if "/" in key[len(area.prefix) :] or upload["Initiated"].timestamp() >= written_before:
+                continue
+            parts = client.list_parts(Bucket=area.bucket, Key=key, UploadId=upload_id)
+            if any(p["LastModified"].timestamp() >= written_before for p in parts.get("Parts", [])):
+                continue
+            abort_upload(client, S3Uri(area.bucket, key), upload_id)
+            aborted += 1
+    except (ClientError, BotoCoreError) as exc:
+        raise wrap(exc, f"list multipart uploads in {area}") from None
+    return aborted
+
+
 def complete_once(
     client: S3Client, uri: S3Uri, upload_id: str, parts: list[CompletedPartTypeDef]
 ) -> None:

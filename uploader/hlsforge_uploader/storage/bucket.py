@@ -31,7 +31,7 @@ from starlette.responses import Response
 from hlsforge_api.errors import StorageError
 from hlsforge_media.media_input import MediaInput, s3_object_input
 from hlsforge_storage.locations import S3Uri
-from hlsforge_storage.multipart import AlreadyExists, MultipartWriter
+from hlsforge_storage.multipart import AlreadyExists, MultipartWriter, abort_stale
 from hlsforge_storage.s3 import ObjectStoreError, S3Objects, wrap
 from hlsforge_storage.s3_store import S3Store
 from hlsforge_uploader.delivery.from_bucket import S3Delivery
@@ -102,7 +102,7 @@ class S3Upload:
 
     def abort(self) -> None:
         """Best effort and never raising (it runs while another error propagates): what a
-        network failure leaves is caught by the bucket's lifecycle rules."""
+        network failure leaves is aborted by the orphan sweep (``remove_stale_partials``)."""
         if self.state not in ("writing", "completed"):
             return  # handed over, another request's, or already aborted
         state, self.state = self.state, "aborted"
@@ -187,7 +187,14 @@ class S3Storage:
         return found
 
     def remove_stale_partials(self, written_before: float) -> int:
-        return 0  # unfinished multipart uploads: the bucket's AbortIncompleteMultipartUpload
+        """Unfinished multipart uploads of streamed uploads nothing wrote to since
+        ``written_before``: an abort that failed because the store was down (fault row 7.1).
+        Direct uploads' parts (``uploads/direct/``) are their client's, left to its expiry."""
+        area = S3Uri(self.bucket, self.uploads_dir)
+        try:
+            return abort_stale(self.objects.client, area, written_before)
+        except ObjectStoreError as exc:
+            raise StorageError("ListFailed", str(exc)) from None
 
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
         try:

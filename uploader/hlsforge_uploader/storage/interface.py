@@ -82,7 +82,8 @@ class Storage(Protocol):
     def remove_stale_partials(self, written_before: float) -> int:
         """Delete partial uploads last written before ``written_before`` (epoch seconds): what
         a killed process left. A volume's ``.<name>.part-*`` files; a bucket's unfinished
-        multipart uploads are left to its lifecycle rule (0). Returns how many went."""
+        multipart uploads of streamed uploads (started and last written before it). Returns
+        how many went."""
         ...
 
     def deliver(self, output: str, relative: str, range_header: str | None) -> Response:
