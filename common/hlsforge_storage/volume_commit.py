@@ -82,6 +82,11 @@ def commit(tmp: Path, dest: Path) -> bool:
     except OSError as exc:
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and existing_output(dest) is not None:
             return False
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a new directory entry found no block
+            raise StorageError(
+                "NoSpace", f"cannot move the output to {dest}: the volume is full ({exc})",
+                transient=True,
+            ) from None  # fmt: skip
         raise StorageError("CommitFailed", f"cannot move the output to {dest}: {exc}") from None
     with contextlib.suppress(OSError):
         fd = os.open(dest.parent, os.O_RDONLY)

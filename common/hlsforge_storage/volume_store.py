@@ -5,6 +5,7 @@ touch anything else.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import shutil
@@ -120,6 +121,12 @@ class VolumeStore:
         except TranscodeError as exc:
             raise StorageError(exc.reason, exc.message) from exc
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # space can come back: ask again
+                raise StorageError(
+                    "NoSpace",
+                    f"cannot publish {output}: the volume is full ({exc})",
+                    transient=True,
+                ) from exc
             raise StorageError("PublishFailed", f"cannot publish {output}: {exc}") from exc
 
     def delete_source(self, source: str) -> bool:
