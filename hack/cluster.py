@@ -6,6 +6,9 @@
     python3 hack/cluster.py up             # idempotent; waits for node Ready + default SA
     python3 hack/cluster.py down           # stops exactly what `up` started, removes state
     python3 hack/cluster.py status         # exit 0 when up and healthy
+    python3 hack/cluster.py restart NAME   # stop ONE component (apiserver, etcd, kubelet,
+                                           # containerd, ...), start it again with the same
+                                           # flags, wait until the cluster is healthy
     python3 hack/cluster.py kubeconfig     # prints the admin kubeconfig path
     python3 hack/cluster.py path kubectl   # prints the path of a cached binary
     python3 hack/cluster.py image-build TAG CONTEXT [-f Dockerfile] [--network host]
@@ -59,6 +62,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     sub.add_parser("up")
     sub.add_parser("down")
     sub.add_parser("status")
+    sub.add_parser("restart", help="restart one component in place").add_argument("component")
     sub.add_parser("kubeconfig")
     sub.add_parser("path").add_argument("binary")
     ib = sub.add_parser("image-build")
@@ -113,6 +117,13 @@ def main(argv: list[str]) -> int:
     with locked(s):
         if args.cmd == "down":
             c.down()
+            return 0
+        if args.cmd == "restart":
+            try:
+                c.restart(args.component)
+            except (ClusterError, RuntimeError) as exc:
+                print(f"[cluster] restart FAILED: {c.failure_report(exc)}", file=sys.stderr)
+                return 1
             return 0
         if c.healthy():
             print(f"[cluster] already up; KUBECONFIG={s.admin_kubeconfig}", file=sys.stderr)

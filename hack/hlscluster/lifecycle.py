@@ -8,8 +8,10 @@ import contextlib
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import certs, commands, configs, host, images, netpol, pki
@@ -20,14 +22,18 @@ from .procs import (
     http_ok,
     insecure_context,
     pids_with_arg,
+    port_free,
     running,
     say,
     stop,
     tcp_open,
     wait_for,
 )
-from .running import ALL, RunningCluster
-from .settings import NODE_IP, NODE_NAME
+from .running import ALL, CONTROL_PLANE, RunningCluster
+from .settings import NODE_IP, NODE_NAME, Settings
+
+RESTART_ALIASES = {"apiserver": "kube-apiserver"}
+"""Short names `restart` accepts besides the components' own."""
 
 
 class Cluster(RunningCluster):
@@ -89,20 +95,42 @@ class Cluster(RunningCluster):
         _write_changed(s.config / "Corefile", configs.corefile(s))
 
     # --- components ------------------------------------------------------------------------
+    def launch(self, name: str) -> tuple[list[str], Callable[[], bool], float]:
+        """How `up` starts the component `name` (and `restart` starts it again): its command
+        line, its health check and the seconds it may take to pass."""
+        s, pt, ins = self.s, self.s.ports, insecure_context()
+
+        def get(url: str, ctx: ssl.SSLContext | None = None) -> Callable[[], bool]:
+            return lambda: http_ok(url, ctx)
+
+        lo, tls = "http://127.0.0.1", "https://127.0.0.1"
+        table: dict[str, tuple[Callable[[Settings], list[str]], Callable[[], bool], float]] = {
+            "etcd": (commands.etcd_args, get(f"{lo}:{pt.etcd_client}/health"), 60),
+            "kube-apiserver": (commands.apiserver_args, self.apiserver_ready, 120),
+            "apiserver-forward": (
+                commands.apiserver_forward_args, lambda: tcp_open(NODE_IP, pt.apiserver), 10),
+            "kube-controller-manager": (
+                commands.controller_manager_args,
+                get(f"{tls}:{pt.controller_manager}/healthz", ins), 90),
+            "kube-scheduler": (
+                commands.scheduler_args, get(f"{tls}:{pt.scheduler}/healthz", ins), 90),
+            "containerd": (commands.containerd_args, self.containerd_ready, 60),
+            "coredns": (commands.coredns_args, get(f"{lo}:{pt.coredns_ready}/ready"), 60),
+            "kubelet": (commands.kubelet_args, get(f"{lo}:{pt.kubelet_healthz}/healthz"), 120),
+            "kube-proxy": (
+                commands.kube_proxy_args, get(f"{lo}:{pt.kube_proxy_healthz}/healthz"), 90),
+        }  # fmt: skip
+        if name not in table:
+            raise ClusterError(f"no component {name!r}; one of {', '.join(table)}")
+        args, healthy, timeout = table[name]
+        return args(s), healthy, timeout
+
+    def start_component(self, name: str) -> None:
+        self.start(name, *self.launch(name))
+
     def up_control_plane(self) -> None:
-        s = self.s
-        etcd_health = f"http://127.0.0.1:{s.ports.etcd_client}/health"
-        self.start("etcd", commands.etcd_args(s), lambda: http_ok(etcd_health), 60)
-        self.start("kube-apiserver", commands.apiserver_args(s), self.apiserver_ready, 120)
-        fwd = (NODE_IP, s.ports.apiserver)
-        self.start("apiserver-forward", commands.apiserver_forward_args(s),
-                   lambda: tcp_open(*fwd), 10)  # fmt: skip
-        ins = insecure_context()
-        cm = f"https://127.0.0.1:{s.ports.controller_manager}/healthz"
-        self.start("kube-controller-manager", commands.controller_manager_args(s),
-                   lambda: http_ok(cm, ins), 90)  # fmt: skip
-        sch = f"https://127.0.0.1:{s.ports.scheduler}/healthz"
-        self.start("kube-scheduler", commands.scheduler_args(s), lambda: http_ok(sch, ins), 90)
+        for name in CONTROL_PLANE:
+            self.start_component(name)
 
     def containerd_ready(self) -> bool:
         argv = ["ctr", "--address", str(self.s.containerd_sock), "version"]
@@ -110,16 +138,34 @@ class Cluster(RunningCluster):
 
     def up_node(self) -> None:
         s = self.s
-        self.start("containerd", commands.containerd_args(s), self.containerd_ready, 60)
+        self.start_component("containerd")
         images.ensure_node_images(s)
         self.kubectl("apply", "-f", "-", input_text=json.dumps(configs.COREDNS_RBAC))
-        ready = f"http://127.0.0.1:{s.ports.coredns_ready}/ready"
-        self.start("coredns", commands.coredns_args(s), lambda: http_ok(ready), 60)
-        kl = f"http://127.0.0.1:{s.ports.kubelet_healthz}/healthz"
-        self.start("kubelet", commands.kubelet_args(s), lambda: http_ok(kl), 120)
-        kp = f"http://127.0.0.1:{s.ports.kube_proxy_healthz}/healthz"
-        self.start("kube-proxy", commands.kube_proxy_args(s), lambda: http_ok(kp), 90)
+        for name in ("coredns", "kubelet", "kube-proxy"):
+            self.start_component(name)
         self.up_netpol()
+
+    def restart(self, name: str) -> float:
+        """Stop ONE component of a healthy cluster and start it again with the same command
+        line, then wait until the whole cluster is healthy; returns the seconds it took.
+        Running pods survive a kubelet or containerd restart (their shims keep running)."""
+        name = RESTART_ALIASES.get(name, name)
+        self.launch(name)  # an unknown name fails before anything is stopped
+        if not self.healthy():
+            raise ClusterError("the cluster is not up and healthy; `restart` only restarts")
+        began = time.monotonic()
+        self.stop_named(name)
+        # A Go process is gone from /proc's view a moment before its last thread has closed
+        # its sockets: start again only once its ports are free.
+        ports = commands.listen_ports(self.s, name)
+        wait_for(f"{name}'s ports to be released",
+                 lambda: all(port_free(h, p) for h, p in ports), 30, self.log(name))  # fmt: skip
+        self.start_component(name)
+        wait_for("the cluster to be healthy again", self.healthy, 120, self.log(name))
+        took = time.monotonic() - began
+        self.write_status("up")
+        say(f"{name} restarted; cluster healthy again in {took:.1f}s")
+        return took
 
     def up_netpol(self) -> None:
         """NetworkPolicy enforcement (see netpol.py); startable alone on a running cluster."""
