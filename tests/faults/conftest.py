@@ -4,6 +4,7 @@ session, and the cluster fixtures the integration tests use."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -79,7 +80,9 @@ def fault_row(request: pytest.FixtureRequest) -> Iterator[Callable[..., FaultRow
     for i, row in enumerate(rows):
         row.outcome = _outcome(request.node)
         row.ended = time.time()
-        name = f"{row.number}-{abs(hash(row.test)):x}-{i}.json"
+        # Named by the test (a stable digest), so running a row again replaces its last result.
+        digest = hashlib.sha256(row.test.encode()).hexdigest()[:12]
+        name = f"{row.number}-{digest}-{i}.json"
         (ROWS / name).write_text(row.to_json())
 
 
