@@ -134,6 +134,8 @@ def test_install_upload_play_helm_test_rbac_and_uninstall(
     assert not can_i(kube_cluster, operator_sa, ns, "create", "jobs", "-n", "default")
     assert not can_i(kube_cluster, operator_sa, ns, "delete", "transcodejobs", "-n", ns)
     assert not can_i(kube_cluster, operator_sa, ns, "create", "pods", "-n", ns)
+    # ... but it deletes the pods of its jobs that no Job owns any more (orphaned Jobs' pods).
+    assert can_i(kube_cluster, operator_sa, ns, "delete", "pods", "-n", ns)
     assert can_i(kube_cluster, uploader_sa, ns, "create", "transcodejobs", "-n", ns)
     assert not can_i(kube_cluster, uploader_sa, ns, "get", "secrets", "-n", ns)
     assert not can_i(kube_cluster, uploader_sa, ns, "create", "jobs", "-n", ns)

@@ -74,7 +74,7 @@ def test_namespaced_rbac_is_least_privilege() -> None:
         "transcodejobs/status": {"get", "patch"},
         "transcodejobs/finalizers": {"update"},
         "jobs": {"create", "get", "list", "watch", "delete"},
-        "pods": {"get", "list", "watch"},
+        "pods": {"get", "list", "watch", "delete"},  # orphaned pods only (docs/operator.md)
         "pods/log": {"get"},
         "events": {"create", "patch"},
         "kopfpeerings": {"get", "list", "watch", "patch"},
