@@ -163,15 +163,18 @@ def _status_patch(outcome: Outcome) -> dict[str, Any]:
     return patch
 
 
-async def follow(runtime: Runtime, key: Key, pod: str) -> None:
-    """Mirror the transcoder's progress lines into memory until its log ends.
+async def follow(runtime: Runtime, key: Key, pod: str, tail_lines: int | None = None) -> None:
+    """Mirror the transcoder's progress lines into memory until its log ends (``tail_lines``:
+    read from the log's last lines, not its start).
 
     Both the blocking open and the blocking reads run in ``runtime.log_streams``, never in the
     default executor. Cancelled (the daemon stops), the stream is closed, which ends the read
     in its thread: the pool's thread is free again at once, not when the pod ends."""
     loop = asyncio.get_running_loop()
     pool = runtime.log_streams
-    stream = await loop.run_in_executor(pool, k8s.open_log, key[0], pod, names.CONTAINER)
+    stream = await loop.run_in_executor(
+        pool, k8s.open_log, key[0], pod, names.CONTAINER, tail_lines
+    )
     try:
         await loop.run_in_executor(pool, _mirror, runtime, key, stream)
     finally:

@@ -53,6 +53,11 @@ SELECTOR = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
 _WAITING = (Phase.PENDING, Phase.QUEUED)
 _ENDED = (Phase.SUCCEEDED, Phase.FAILED)
 _CR = (GROUP, VERSION, PLURAL)
+RETRY_AFTER_ERROR = 5.0
+"""Seconds before a reconciliation that raised (the API server unreachable while it restarts)
+runs again; kopf's default of 60 s froze a job's status for a minute after every blip."""
+RESUME_TAIL_LINES = 20
+"""A log followed again (its stream ended, its pod still runs) is read from its last lines."""
 # kopf may keep its own keys in status; only ours are read back.
 _STATUS_FIELDS = frozenset(f.alias or n for n, f in TranscodeJobStatus.model_fields.items())
 
@@ -68,7 +73,8 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     kopf.index(GROUP, VERSION, PLURAL, registry=registry)(transcodejobs)
     # kopf passes indexes as extra keyword arguments its handler protocols do not declare.
     every = settings.reconcile_interval
-    timer = kopf.timer(*_CR, interval=every, when=_unsettled, registry=registry)
+    timer = kopf.timer(*_CR, interval=every, when=_unsettled, backoff=RETRY_AFTER_ERROR,
+                       registry=registry)  # fmt: skip
     timer(reconcile_job)
     daemon = kopf.daemon(*_CR, when=_running, registry=registry, cancellation_timeout=5)
     daemon(follow_progress)  # type: ignore[arg-type]
@@ -281,20 +287,23 @@ async def follow_progress(
     every status write and Job creation (``asyncio.to_thread``) behind them."""
     runtime = _runtime(memo)
     key = (namespace or "", name)
-    followed: set[str] = set()
+    followed: str | None = None
     while not stopped:
         pod = newest_pod(pods.get(key, ()))
-        if pod is None or not pod.running or pod.name in followed:
+        if pod is None or not pod.running:
             await stopped.wait(1.0)
             continue
-        followed.add(pod.name)
-        runtime.progress.pop(key, None)
+        again = pod.name == followed
+        if not again:  # a new attempt: its progress starts from nothing
+            runtime.progress.pop(key, None)
+        followed = pod.name
         try:
-            await actions.follow(runtime, key, pod.name)
+            await actions.follow(runtime, key, pod.name, RESUME_TAIL_LINES if again else None)
         except Exception as exc:  # the log stream broke: follow again
             logger.warning("progress stream of %s ended: %s", pod.name, exc)
-            followed.discard(pod.name)
-            await stopped.wait(1.0)
+        # A stream also ends cleanly while the container runs on (the kubelet or the API
+        # server restarted): follow a pod that still runs again, from its last lines.
+        await stopped.wait(1.0)
 
 
 async def cleanup(

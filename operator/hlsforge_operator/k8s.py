@@ -137,8 +137,9 @@ class LogStream:
         self._response.close()
 
 
-def open_log(namespace: str, pod: str, container: str) -> LogStream:
-    """Start following a container's log (blocking: run it in a thread)."""
+def open_log(namespace: str, pod: str, container: str, tail_lines: int | None = None) -> LogStream:
+    """Start following a container's log (blocking: run it in a thread); ``tail_lines``:
+    from its last lines only, else from its start."""
     if _LOGS is None:
         raise RuntimeError("k8s.load_config() was not called")
     # With _preload_content=False the client returns the raw urllib3 response.
@@ -147,6 +148,7 @@ def open_log(namespace: str, pod: str, container: str) -> LogStream:
         namespace,
         container=container,
         follow=True,
+        tail_lines=tail_lines,
         _preload_content=False,
         _request_timeout=(10, 600),
     )
