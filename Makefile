@@ -86,7 +86,7 @@ test: deps venv lint verify cluster-deps uploader-deps platform-deps web ## Inst
 FAULT_WORKERS ?= 3
 
 .PHONY: faults
-# Row 10.2's burst is the issue's 500 TranscodeJobs here (~20 min at ~27 jobs/min on 2 CPUs);
+# Row 10.2's burst is the issue's 500 TranscodeJobs here (~15 min at ~34 jobs/min on 2 CPUs);
 # `make test` runs the table with the row's default (FAULT_LOAD_JOBS, 60) to stay in budget.
 faults: deps venv cluster-deps uploader-deps platform-deps ## Run the fault table on the real cluster; prints it and writes artifacts/faults.md
 	@FAULT_LOAD_JOBS=$${FAULT_LOAD_JOBS:-500} $(MAKE) --no-print-directory fault-table

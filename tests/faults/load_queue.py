@@ -2,7 +2,7 @@
 the transcodes that run sampled all along, and every job checked once the burst settled.
 
 Each job is as cheap as a real job gets: a 1 s 160x90 clip without audio, one rendition
-(clamped to the source's size), no poster.
+(clamped to the source's size), no poster, a quarter CPU requested.
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ from tests.faults.table import FaultRow
 from tests.integration.operator_env import Env
 
 RENDITION = {"name": "144p", "height": 144, "videoBitrateKbps": 100}
+RESOURCES = {
+    "requests": {"cpu": "250m", "memory": "256Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},
+}
+"""Small enough that four pods fit the 2-CPU node (the default request is one CPU, so only two
+would, and the cap would never be what limits the burst)."""
 SAMPLE_EVERY = 0.5
 
 
@@ -87,6 +93,7 @@ def create_burst(env: Env, count: int, row: FaultRow) -> Burst:
             output=f"hls/{name}",
             renditions=[RENDITION],
             thumbnails={"poster": False},
+            resources=RESOURCES,
         )
 
     sampler = Sampler(env).start()

@@ -37,7 +37,7 @@ WRITE_BUFFER, UPLOAD_MEMORY = 1 * MIB, 256 * MIB
 HEADROOM = 128 * MIB
 """What docs/uploader.md says the pod needs above ``UPLOAD_MEMORY_BYTES``."""
 LOAD_JOBS = min(int(os.environ.get("FAULT_LOAD_JOBS", "60")), 2000)
-"""Row 10.2's burst. The issue's 500 take ~20 min here (~27 jobs/min on 2 CPUs with the cap at
+"""Row 10.2's burst. The issue's 500 take ~15 min here (~34 jobs/min on 2 CPUs with the cap at
 4), more than the table's budget: ``make faults`` sets 500, ``make test`` (CI) runs 60."""
 CAP = 4
 
