@@ -21,8 +21,9 @@ from hlsforge_api.pod import TEST_PAUSE_ENV
 
 Point = Literal["before-finalize", "before-commit", "after-commit"]
 """``before-finalize``: ffmpeg has ended, the master playlist and the manifest are not yet
-written (nor verified, synced, renamed). ``before-commit``: the attempt's output is written, verified and synced, not yet renamed
-into place. ``after-commit``: renamed into place, the engine has not reported it yet."""
+written (nor verified, synced, renamed). ``before-commit``: the attempt's output is written,
+verified and synced, not yet renamed into place. ``after-commit``: renamed into place, the
+engine has not reported it yet."""
 POINTS: tuple[str, ...] = get_args(Point)
 MAX_PAUSE_S = 600.0
 
