@@ -38,13 +38,16 @@ class Part:
     component: str
     """The name ``hack/cluster.py restart`` takes."""
     fault: str
+    seconds: int
+    """Clip length: the encode must outlast the restart (the API server takes ~25 s to be
+    ready again, etcd ~10 s, the kubelet and containerd ~2 s) with progress still to make."""
 
 
 PARTS = [
-    Part("5.1", "apiserver", "kube-apiserver restart"),
-    Part("5.2", "etcd", "etcd restart"),
-    Part("5.3", "kubelet", "kubelet restart"),
-    Part("5.4", "containerd", "containerd restart"),
+    Part("5.1", "apiserver", "kube-apiserver restart", 75),
+    Part("5.2", "etcd", "etcd restart", 45),
+    Part("5.3", "kubelet", "kubelet restart", 30),
+    Part("5.4", "containerd", "containerd restart", 30),
 ]
 
 
@@ -78,7 +81,8 @@ def progress_moved(env: Env, name: str, since: float, timeout: float = 30) -> fl
         status = env.api.status(name)
         assert status.get("phase") not in ENDED, (
             f"{name} ended ({status.get('phase')}) before its progress moved past {since} "
-            f"after the restart: progress was not followed any more"
+            "after the restart: progress was not followed any more (or the encode ended "
+            "while the cluster was restarting: then lengthen the part's clip)"
         )
         progress = float(status.get("progress") or 0)
         return progress if progress > since else None
@@ -92,9 +96,9 @@ def test_cluster_part_restarted_mid_encode(
 ) -> None:
     row = fault_row(part.number, fault=part.fault, when="mid-encode", must_hold=MUST_HOLD)
     name = f"r-{part.component}"
-    # A slow preset keeps the encode running well past the restart (up to ~40 s on this
-    # machine under load), so progress can be seen to move again afterwards.
-    source = env.clip(f"{name}.mp4", seconds=30, size="640x360", noise=True)
+    # A slow preset and a clip as long as the part needs keep the encode running well past
+    # the restart, so progress can be seen to move again afterwards.
+    source = env.clip(f"{name}.mp4", seconds=part.seconds, size="640x360", noise=True)
     env.api.create_tj(name, source=source, output=f"hls/{name}", renditions=LADDER,
                       video={"preset": "slow"})  # fmt: skip
     pod = running_pod(env, name)
