@@ -44,6 +44,7 @@ from hlsforge_operator.state import (
     job_state,
     newest_pod,
     pod_state,
+    slot_release_grace,
     waiting_for_node,
 )
 from hlsforge_storage.claim_spaces import ClaimError
@@ -155,15 +156,19 @@ def _running(status: kopf.Status, **_: Any) -> bool:
 def _slot_free(
     runtime: Runtime, key: Key, jobs: kopf.Index[Key, Any], pods: kopf.Index[Key, Any], queue: Any
 ) -> bool:
+    now = datetime.now(UTC)
+    grace = slot_release_grace(runtime.settings.unschedulable_timeout_seconds)
     return slot_free(
         key,
         ((entry, phase in _WAITING) for entry, phase in queue),
         with_job=set(jobs),
-        active={k for k in jobs if any(holds_slot(j, pods.get(k, ())) for j in jobs[k])},
+        active={
+            k for k in jobs if any(holds_slot(j, pods.get(k, ()), now, grace) for j in jobs[k])
+        },
         waiting_for_node={
             k
             for k in jobs
-            if waiting_for_node(pods.get(k, ()))
+            if waiting_for_node(pods.get(k, ()), now, grace)
             and any(not j.finished and not j.deleting for j in jobs[k])
         },
         reserved=runtime.reserved,

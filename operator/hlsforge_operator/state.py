@@ -81,6 +81,8 @@ class PodState:
     disrupted: bool = False
     unschedulable: bool = False
     """Pending because the scheduler found no node (``PodScheduled=False``, Unschedulable)."""
+    unschedulable_since: datetime | None = None
+    """When the scheduler first found no node for it (the condition's transition time)."""
     scheduling_message: str | None = None
     """The scheduler's reason, e.g. ``0/1 nodes are available: 1 Insufficient cpu.``"""
     controlled: bool = True
@@ -130,6 +132,7 @@ def pod_state(body: dict[str, Any]) -> PodState:
         message=_termination_message(terminated.get("message")),
         disrupted=disrupted,
         unschedulable=unschedulable,
+        unschedulable_since=_time(scheduled.get("lastTransitionTime")) if unschedulable else None,
         scheduling_message=(scheduled.get("message") or "")[:1024] or None,
         controlled=any(r.get("controller") for r in body["metadata"].get("ownerReferences") or []),
     )
@@ -139,16 +142,36 @@ def newest_pod(pods: Iterable[PodState]) -> PodState | None:
     return max(pods, key=lambda p: p.created or _EPOCH, default=None)
 
 
-def waiting_for_node(pods: Iterable[PodState]) -> PodState | None:
-    """The newest pod when the scheduler found no node for it, else None."""
+def waiting_for_node(
+    pods: Iterable[PodState], now: datetime | None = None, grace: float = 0.0
+) -> PodState | None:
+    """The newest pod when the scheduler found no node for it, else None. With ``now`` and
+    ``grace``: only once it has waited at least ``grace`` seconds."""
     pod = newest_pod(pods)
-    return pod if pod is not None and pod.unschedulable else None
+    if pod is None or not pod.unschedulable:
+        return None
+    if now is not None and grace > 0:
+        since = pod.unschedulable_since
+        if since is None or (now - since).total_seconds() < grace:
+            return None
+    return pod
 
 
-def holds_slot(job: JobState, pods: Iterable[PodState]) -> bool:
+def holds_slot(
+    job: JobState, pods: Iterable[PodState], now: datetime | None = None, grace: float = 0.0
+) -> bool:
     """A Job takes a run slot while its pod runs or is about to: not once it finished, not
-    while it is being deleted, and not while its newest pod waits for a node."""
-    return not job.finished and not job.deleting and waiting_for_node(pods) is None
+    while it is being deleted, and not once its newest pod has waited ``grace`` seconds for a
+    node. (A pod the scheduler could not place at once, because the node is busy for a
+    moment, keeps its slot: releasing it at once let a burst start twice the cap.)"""
+    pods = tuple(pods)
+    return not job.finished and not job.deleting and waiting_for_node(pods, now, grace) is None
+
+
+def slot_release_grace(unschedulable_timeout: float) -> float:
+    """How long a pod waits for a node before its job gives up its run slot: a quarter of the
+    unschedulable timeout, at most 30 s."""
+    return min(30.0, unschedulable_timeout / 4)
 
 
 # The container runtime reports a process killed by signal N as exit code 128 + N.
