@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from hlsforge_output.verify import verify_dir
-from tests.integration.operator_env import Env
+from tests.integration.operator_env import Api, Env
 
 
-def event_count(env: Env, name: str, reason: str) -> int:
+def event_count(api: Api, name: str, reason: str) -> int:
     """How many times the TranscodeJob ``name`` got an event with ``reason`` (events that
     repeat are aggregated into one object with a count)."""
-    listed = env.api.core.list_namespaced_event(
-        env.namespace, field_selector=f"involvedObject.name={name}"
+    listed = api.core.list_namespaced_event(
+        api.namespace, field_selector=f"involvedObject.name={name}"
     )
     return sum(int(e.count or 1) for e in listed.items if e.reason == reason)
 
@@ -31,6 +31,53 @@ def _condition_time(status: dict[str, Any], kind: str) -> datetime | None:
         if c["type"] == kind and c["status"] == "True":
             return datetime.fromisoformat(c["lastTransitionTime"].replace("Z", "+00:00"))
     return None
+
+
+def settled_status(
+    api: Api, name: str, phase: str, attempts: int | range
+) -> tuple[dict[str, Any], list[str]]:
+    """The job's status, asserted to be in ``phase`` with ``attempts``; what was seen."""
+    status = api.status(name)
+    assert status.get("phase") == phase, status
+    wanted = attempts if isinstance(attempts, range) else range(attempts, attempts + 1)
+    assert status.get("attempts") in wanted, f"attempts {status.get('attempts')} not in {wanted}"
+    return status, [phase, f"attempts {status.get('attempts')}"]
+
+
+def source_checked(
+    api: Api, name: str, status: dict[str, Any], *, deleted: bool, present: bool, source: str
+) -> str:
+    """The source deleted exactly once and only after the commit (``deleted``), or kept: its
+    ``present`` existence, the ``SourceDeleted`` events and conditions agree."""
+    deletions = event_count(api, name, "SourceDeleted")
+    if deleted:
+        assert not present, f"{source} was not deleted"
+        assert status.get("sourceDeleted") is True, status
+        assert deletions == 1, f"SourceDeleted {deletions} times"
+        succeeded = _condition_time(status, "Succeeded")
+        gone = _condition_time(status, "SourceDeleted")
+        assert succeeded and gone and gone >= succeeded, status.get("conditions")
+        return "source deleted once, after the commit"
+    assert present, f"{source} was lost"
+    assert deletions == 0 and not status.get("sourceDeleted"), status
+    return "source kept"
+
+
+def nothing_runs(api: Api, name: str) -> None:
+    """At most one Job of the job, finished, and no pod of it pending or running."""
+    jobs: list[Any] = api.batch.list_namespaced_job(
+        api.namespace, label_selector=f"hlsforge.io/transcodejob={name}"
+    ).items
+    assert len(jobs) <= 1, [j.metadata.name for j in jobs]
+    for job in jobs:
+        done = {c.type for c in job.status.conditions or [] if c.status == "True"}
+        assert done & {"Complete", "Failed"}, f"{job.metadata.name} still runs"
+    running = [
+        p.metadata.name
+        for p in api.pods(f"hlsforge.io/transcodejob={name}")
+        if p.status.phase in ("Pending", "Running")
+    ]
+    assert running == [], running
 
 
 def decodes(master: Path) -> None:
@@ -72,11 +119,7 @@ def check_settled(
     """Assert every invariant of a settled job; return what was seen, for the table.
 
     ``retained``: the spec asked to keep the source (``sourcePolicy: Retain``)."""
-    status = env.api.status(name)
-    seen = [f"{phase}", f"attempts {status.get('attempts')}"]
-    assert status.get("phase") == phase, status
-    wanted = attempts if isinstance(attempts, range) else range(attempts, attempts + 1)
-    assert status.get("attempts") in wanted, f"attempts {status.get('attempts')} not in {wanted}"
+    status, seen = settled_status(env.api, name, phase, attempts)
 
     dest = env.media.root / output
     if phase == "Succeeded":
@@ -89,34 +132,10 @@ def check_settled(
     leftover = job_work_folder(env, name)
     assert leftover is None or not leftover.exists(), f"{leftover} outlived the job"
 
-    source_path = env.media.root / source
-    deletions = event_count(env, name, "SourceDeleted")
-    if phase == "Succeeded" and not retained:
-        assert not source_path.exists(), f"{source} was not deleted"
-        assert status.get("sourceDeleted") is True, status
-        assert deletions == 1, f"SourceDeleted {deletions} times"
-        succeeded, deleted = (
-            _condition_time(status, "Succeeded"),
-            _condition_time(status, "SourceDeleted"),
-        )
-        assert succeeded and deleted and deleted >= succeeded, status.get("conditions")
-        seen.append("source deleted once, after the commit")
-    else:
-        assert source_path.exists(), f"{source} was lost"
-        assert deletions == 0 and not status.get("sourceDeleted"), status
-        seen.append("source kept")
-
-    jobs: list[Any] = env.api.batch.list_namespaced_job(
-        env.namespace, label_selector=f"hlsforge.io/transcodejob={name}"
-    ).items
-    assert len(jobs) <= 1, [j.metadata.name for j in jobs]
-    for job in jobs:
-        done = {c.type for c in job.status.conditions or [] if c.status == "True"}
-        assert done & {"Complete", "Failed"}, f"{job.metadata.name} still runs"
-    running = [
-        p.metadata.name
-        for p in env.api.pods(f"hlsforge.io/transcodejob={name}")
-        if p.status.phase in ("Pending", "Running")
-    ]
-    assert running == [], running
+    deleted = phase == "Succeeded" and not retained
+    present = (env.media.root / source).exists()
+    seen.append(
+        source_checked(env.api, name, status, deleted=deleted, present=present, source=source)
+    )
+    nothing_runs(env.api, name)
     return seen

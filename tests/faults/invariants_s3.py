@@ -10,29 +10,14 @@ when the job fails); no second Job and no pod left running.
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hlsforge_storage.locations import S3Uri
 from hlsforge_storage.s3_commit import COMMIT, read_commit, verify_committed
-from tests.faults.invariants import decodes
+from tests.faults.invariants import decodes, nothing_runs, settled_status, source_checked
 from tests.integration.operator_env import Api
 from tests.s3server import S3Access
-
-
-def s3_event_count(api: Api, name: str, reason: str) -> int:
-    listed = api.core.list_namespaced_event(
-        api.namespace, field_selector=f"involvedObject.name={name}"
-    )
-    return sum(int(e.count or 1) for e in listed.items if e.reason == reason)
-
-
-def _condition_time(status: dict[str, Any], kind: str) -> datetime | None:
-    for c in status.get("conditions") or []:
-        if c["type"] == kind and c["status"] == "True":
-            return datetime.fromisoformat(c["lastTransitionTime"].replace("Z", "+00:00"))
-    return None
 
 
 def decodes_from_s3(s3: S3Access, root: S3Uri, manifest: dict[str, Any]) -> None:
@@ -58,11 +43,7 @@ def check_settled_s3(
     output: S3Uri,
 ) -> list[str]:
     """Assert every invariant of a settled S3 job; return what was seen, for the table."""
-    status = api.status(name)
-    seen = [phase, f"attempts {status.get('attempts')}"]
-    assert status.get("phase") == phase, status
-    wanted = attempts if isinstance(attempts, range) else range(attempts, attempts + 1)
-    assert status.get("attempts") in wanted, f"attempts {status.get('attempts')} not in {wanted}"
+    status, seen = settled_status(api, name, phase, attempts)
 
     objects = s3.objects()
     keys = sorted(o.key[len(output.prefix) :] for o in objects.listing(output))
@@ -83,31 +64,10 @@ def check_settled_s3(
     assert uploads == [], f"multipart uploads left open: {uploads}"
     seen.append("no multipart upload left")
 
-    deletions = s3_event_count(api, name, "SourceDeleted")
-    if phase == "Succeeded":
-        assert objects.size(source) is None, f"{source} was not deleted"
-        assert status.get("sourceDeleted") is True, status
-        assert deletions == 1, f"SourceDeleted {deletions} times"
-        succeeded = _condition_time(status, "Succeeded")
-        deleted = _condition_time(status, "SourceDeleted")
-        assert succeeded and deleted and deleted >= succeeded, status.get("conditions")
-        seen.append("source deleted once, after the commit")
-    else:
-        assert objects.size(source) is not None, f"{source} was lost"
-        assert deletions == 0 and not status.get("sourceDeleted"), status
-        seen.append("source kept")
-
-    jobs: list[Any] = api.batch.list_namespaced_job(
-        api.namespace, label_selector=f"hlsforge.io/transcodejob={name}"
-    ).items
-    assert len(jobs) <= 1, [j.metadata.name for j in jobs]
-    for job in jobs:
-        done = {c.type for c in job.status.conditions or [] if c.status == "True"}
-        assert done & {"Complete", "Failed"}, f"{job.metadata.name} still runs"
-    running = [
-        p.metadata.name
-        for p in api.pods(f"hlsforge.io/transcodejob={name}")
-        if p.status.phase in ("Pending", "Running")
-    ]
-    assert running == [], running
+    present = objects.size(source) is not None
+    deleted = phase == "Succeeded"
+    seen.append(
+        source_checked(api, name, status, deleted=deleted, present=present, source=str(source))
+    )
+    nothing_runs(api, name)
     return seen

@@ -138,7 +138,7 @@ def test_job_orphaned_mid_encode_and_recreated(
     verdicts = {who: f.committed() for who, f in followers.items()}
     assert sorted(v for v in verdicts.values() if v is not None) == [False, True], verdicts
     row.saw(", ".join(f"{who} committed={v}" for who, v in sorted(verdicts.items())))
-    assert event_count(env, TJ, "JobRecreated") == 1
+    assert event_count(env.api, TJ, "JobRecreated") == 1
     assert job_of(env, TJ).metadata.uid == job.metadata.uid, "not the recreated Job"
     row.saw("orphan pod deleted by the operator, JobRecreated once")
     for what in seen:
