@@ -71,6 +71,18 @@ class S3Env:
     def settled_source_deleted(self, name: str) -> None:
         wait_for(f"{name}'s source deleted", lambda: self.api.status(name).get("sourceDeleted"), 60)
 
+    def recovered(
+        self, row: FaultRow, name: str, source: S3Uri, output: S3Uri, attempts: int
+    ) -> None:
+        """The job Succeeded: once its source is gone, every S3 invariant holds (the row's
+        recovery ends there) and what was seen goes into the row."""
+        self.settled_source_deleted(name)
+        seen = check_settled_s3(self.api, self.server, name, phase="Succeeded",
+                                attempts=attempts, source=source, output=output)  # fmt: skip
+        row.recovered()
+        for what in seen:
+            row.saw(what)
+
 
 @pytest.fixture(scope="module")
 def s3env(platform: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Env]:
@@ -140,12 +152,7 @@ def test_s3_failing_during_publish(
     s3env.proxy.rule("pass")
     status = s3env.wait_phase(name)
     assert status["phase"] == "Succeeded", status
-    s3env.settled_source_deleted(name)
-    seen = check_settled_s3(s3env.api, s3env.server, name, phase="Succeeded", attempts=2,
-                            source=source, output=output)  # fmt: skip
-    row.recovered()
-    for what in seen:
-        row.saw(what)
+    s3env.recovered(row, name, source, output, attempts=2)
 
 
 def test_s3_slow_during_publish(s3env: S3Env, fault_row: Callable[..., FaultRow]) -> None:
@@ -159,12 +166,7 @@ def test_s3_slow_during_publish(s3env: S3Env, fault_row: Callable[..., FaultRow]
     assert status["phase"] == "Succeeded", status
     row.saw(f"{s3env.proxy.faulted(f'/hls/{name}')} answers delayed")
     s3env.proxy.rule("pass")
-    s3env.settled_source_deleted(name)
-    seen = check_settled_s3(s3env.api, s3env.server, name, phase="Succeeded", attempts=1,
-                            source=source, output=output)  # fmt: skip
-    row.recovered()
-    for what in seen:
-        row.saw(what)
+    s3env.recovered(row, name, source, output, attempts=1)
 
 
 @pytest.mark.parametrize("mode", ["down", "503"])
@@ -196,12 +198,7 @@ def test_s3_failing_during_verify(
     s3env.proxy.rule("pass")
     status = s3env.wait_phase(name)
     assert status["phase"] == "Succeeded", status
-    s3env.settled_source_deleted(name)
-    seen = check_settled_s3(s3env.api, s3env.server, name, phase="Succeeded", attempts=1,
-                            source=source, output=output)  # fmt: skip
-    row.recovered()
-    for what in seen:
-        row.saw(what)
+    s3env.recovered(row, name, source, output, attempts=1)
 
 
 @pytest.mark.parametrize("mode", ["503", "down"])
@@ -230,9 +227,4 @@ def test_s3_failing_during_source_delete(
         f"{s3env.proxy.faulted(key, 'DELETE')} deletes refused, Succeeded, source kept meanwhile"
     )
     s3env.proxy.rule("pass")
-    s3env.settled_source_deleted(name)
-    seen = check_settled_s3(s3env.api, s3env.server, name, phase="Succeeded", attempts=1,
-                            source=source, output=output)  # fmt: skip
-    row.recovered()
-    for what in seen:
-        row.saw(what)
+    s3env.recovered(row, name, source, output, attempts=1)
